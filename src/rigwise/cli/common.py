@@ -1,0 +1,31 @@
+"""Helpers shared by the command modules: output of JSON and tables, name lookups."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from rigwise.catalog.load import catalog
+from rigwise.catalog.models import Gpu
+from rigwise.workload.models import get_model
+from rigwise.workload.schema import Model
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    """Print one JSON object on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def gpu_by_name(name: str) -> Gpu:
+    """A catalog GPU by any common name; UnknownNameError otherwise."""
+    return catalog().gpu(name)
+
+
+def model_by_name(name: str) -> Model:
+    """A model by name or config.json path; UnknownNameError/ConfigFileError otherwise."""
+    return get_model(name)

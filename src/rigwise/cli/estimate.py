@@ -1,0 +1,75 @@
+"""``rigwise estimate train|infer``: memory and speed of one configuration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rigwise.cli.common import console, gpu_by_name, model_by_name, print_json
+from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.report.jsonout import infer_json, train_json
+from rigwise.report.tables import infer_view, train_view
+
+app = typer.Typer(help="Estimate memory and speed of training or inference.",
+                  no_args_is_help=True)
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m",
+                                       help="model id or name, or a config.json path")]
+GpuOpt = Annotated[str, typer.Option("--gpu", "-g", help="GPU id or common name")]
+GpusOpt = Annotated[int, typer.Option("--gpus", help="number of GPUs")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@app.command("train")
+def train(
+    model: ModelOpt,
+    gpu: GpuOpt,
+    precision: Annotated[str, typer.Option(help="fp32, tf32, fp16, bf16 or fp8")] = "bf16",
+    batch_size: Annotated[int, typer.Option(help="batch per GPU (samples)")] = 8,
+    seq_len: Annotated[int | None, typer.Option(help="sequence length (tokens)")] = None,
+    gpus: GpusOpt = 1,
+    task: Annotated[str, typer.Option(help="train, finetune, lora or qlora")] = "train",
+    optimizer: Annotated[str, typer.Option(help="adamw, adamw8bit or sgd")] = "adamw",
+    checkpointing: Annotated[bool | None, typer.Option(
+        "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate one training step: memory per GPU, step time, throughput, MFU."""
+    if optimizer not in ("adamw", "adamw8bit", "sgd"):
+        from rigwise.errors import InputError
+        raise InputError("--optimizer must be adamw, adamw8bit or sgd")
+    m, g = model_by_name(model), gpu_by_name(gpu)
+    cfg = TrainConfig(task=task, precision=precision, batch_size=batch_size, seq_len=seq_len,
+                      optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
+                      gpus=gpus)
+    e = estimate_train(m, g, cfg)
+    if as_json:
+        print_json(train_json(e))
+    else:
+        console.print(train_view(e, g.name, m.name))
+
+
+@app.command("infer")
+def infer(
+    model: ModelOpt,
+    gpu: GpuOpt,
+    weights: Annotated[str, typer.Option(help="f32, f16, bf16, fp8, int8, int4 or a GGUF type "
+                                         "(q8_0, q6_k, q5_k_m, q4_k_m, q4_0, ...)")] = "bf16",
+    batch_size: Annotated[int, typer.Option(help="concurrent sequences")] = 1,
+    prompt_tokens: Annotated[int, typer.Option(help="prompt length (tokens)")] = 512,
+    output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
+    engine: Annotated[str, typer.Option(help="generic, llama.cpp or vllm")] = "generic",
+    gpus: GpusOpt = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate serving: memory, prefill time and decode tokens/s."""
+    m, g = model_by_name(model), gpu_by_name(gpu)
+    cfg = InferConfig(weights=weights, batch_size=batch_size, prompt_tokens=prompt_tokens,
+                      output_tokens=output_tokens, engine=engine, gpus=gpus)
+    e = estimate_infer(m, g, cfg)
+    if as_json:
+        print_json(infer_json(e))
+    else:
+        console.print(infer_view(e, g.name, m.name))

@@ -1,0 +1,404 @@
+"""Estimates of a training step and of inference, composed from ops, roofline and memory.
+
+* Training step = forward + backward + optimizer step (+ the recomputed forward of each layer
+  under activation checkpointing) + kernel launch overhead. Backward GEMMs are the data
+  gradient ``(M x N) @ (N x K)`` and the weight gradient ``(K x M) @ (M x N)``, each as many
+  FLOPs as the forward GEMM (hence ``6·P`` FLOP per token, Kaplan et al. 2020); frozen weights
+  (LoRA, QLoRA) skip the weight gradient (``≈ 4·P``). Fused attention backward costs 2.5x its
+  forward (five GEMMs against two, Dao 2023). Memory-bound kernels move twice their forward
+  bytes backward. AdamW is one memory-bound pass over its states.
+* MFU = model FLOPs (forward + backward, recomputation excluded) per second over the dense
+  peak of the GEMM precision (Chowdhery et al. 2022, PaLM, appendix B).
+* Prefill is one forward pass over the prompt; decode is one forward pass per generated token
+  for the whole batch, reading all weights and the KV cache (perf-models.md §7.6).
+* Several GPUs (v1): data parallelism with a ring all-reduce of the gradients, sharded
+  (ZeRO-3/FSDP) when one GPU cannot hold the model states; tensor parallelism for inference.
+  Communication ``2·(n−1)/n · S / B`` (ring all-reduce, Patarasuk & Yuan 2009).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from rigwise.catalog.models import Gpu
+from rigwise.errors import InputError, UnsupportedError
+from rigwise.model.efficiency import default_efficiency, engine_efficiency, engines, overheads
+from rigwise.model.memory import MemoryBreakdown, infer_memory, kv_cache_bytes, train_memory
+from rigwise.model.ops import Op, PassSpec, cnn_forward, memory, transformer_forward
+from rigwise.model.precision import WeightFormat, train_precision, weight_format
+from rigwise.model.roofline import Device, make_device, op_time
+from rigwise.workload.params import count_params, layer_linear_weights
+from rigwise.workload.schema import CnnShape, Model, TransformerShape
+
+TRAIN_TASKS = ("train", "finetune", "lora", "qlora")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """A training setup. ``batch_size`` is per GPU; ``seq_len`` None takes the model's
+    default. ``checkpointing`` None lets the task decide (on for QLoRA, as its paper does)."""
+
+    task: str = "train"
+    precision: str = "bf16"
+    batch_size: int = 8
+    seq_len: int | None = None
+    optimizer: str = "adamw"
+    checkpointing: bool | None = None
+    lora_rank: int = 16
+    gpus: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TimeShares:
+    """Where the time of a step goes, in seconds."""
+
+    compute_s: float
+    memory_s: float
+    launch_s: float
+    communication_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        """Sum of the shares."""
+        return self.compute_s + self.memory_s + self.launch_s + self.communication_s
+
+
+@dataclass(frozen=True, slots=True)
+class TrainEstimate:
+    """Result of :func:`estimate_train`. Rates are for all GPUs together."""
+
+    model: str
+    gpu: str
+    gpus: int
+    config: TrainConfig
+    seq_len: int | None
+    fits: bool
+    memory: MemoryBreakdown
+    step_time_s: float
+    samples_per_s: float
+    tokens_per_s: float | None
+    mfu: float
+    model_flop_per_step: float
+    bottleneck: str
+    shares: TimeShares
+    parallelism: str
+    checkpointing: bool
+    assumptions: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class InferConfig:
+    """An inference setup: weight format, batch, prompt and output lengths, engine."""
+
+    weights: str = "bf16"
+    batch_size: int = 1
+    prompt_tokens: int = 512
+    output_tokens: int = 256
+    engine: str = "generic"
+    kv_bytes: float = 2.0
+    gpus: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class InferEstimate:
+    """Result of :func:`estimate_infer`. Token rates are for the whole batch."""
+
+    model: str
+    gpu: str
+    gpus: int
+    config: InferConfig
+    fits: bool
+    memory: MemoryBreakdown
+    prefill_time_s: float
+    prefill_tokens_per_s: float
+    decode_time_per_token_s: float
+    decode_tokens_per_s: float
+    bottleneck: str
+    parallelism: str
+    assumptions: tuple[str, ...] = field(default=())
+
+
+def _positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise InputError(f"{name} must be positive, got {value}")
+
+
+def _time_ops(dev: Device, ops: list[Op], launch_s: float) -> TimeShares:
+    compute = mem = 0.0
+    kernels = 0
+    for op in ops:
+        t, bound = op_time(dev, op)
+        if bound:
+            compute += t * op.count
+        else:
+            mem += t * op.count
+        kernels += op.count
+    return TimeShares(compute, mem, kernels * launch_s)
+
+
+def _backward(ops: list[Op]) -> list[Op]:
+    out: list[Op] = []
+    for op in ops:
+        if op.kind in ("gemm", "conv"):
+            dgrad = replace(op, name=f"{op.name}.dgrad", m=op.m, n=op.k, k=op.n)
+            out.append(dgrad)
+            if not op.frozen:
+                out.append(replace(op, name=f"{op.name}.wgrad", m=op.k, n=op.n, k=op.m))
+        elif op.kind == "attention":
+            out.append(replace(op, name="attention.bwd", flop=op.flop * 2.5, bytes=op.bytes * 2))
+        else:
+            out.append(replace(op, name=f"{op.name}.bwd", bytes=op.bytes * 2))
+    return out
+
+
+def _lora_params(s: TransformerShape, rank: int) -> int:
+    d, a, g, h, f = s.d_head, s.n_heads, s.n_kv_heads, s.hidden, s.ffn_hidden
+    mats = [(h, (a + 2 * g) * d), (a * d, h)]
+    mlp = [(h, 2 * f), (f, h)] if s.ffn_kind == "swiglu" else [(h, f), (f, h)]
+    per_layer = sum(rank * (i + o) for i, o in mats) + s.n_experts * sum(
+        rank * (i + o) for i, o in mlp)
+    return s.n_layers * per_layer
+
+
+def _bottleneck(shares: TimeShares, fits: bool) -> str:
+    if not fits:
+        return "memory capacity"
+    parts = {"compute": shares.compute_s, "memory bandwidth": shares.memory_s,
+             "kernel launch overhead": shares.launch_s, "communication": shares.communication_s}
+    return max(parts, key=lambda k: parts[k])
+
+
+def _link_bytes_per_s(gpu: Gpu) -> tuple[float, float, str]:
+    """Per-direction bandwidth, latency and name of the GPU-GPU link in one machine."""
+    o = overheads()
+    if gpu.scaleup_fabric != "none" and gpu.scaleup_bytes_per_s_per_direction:
+        return (gpu.scaleup_bytes_per_s_per_direction * o.busbw_efficiency, o.latency_nvlink_s,
+                gpu.scaleup_fabric)
+    gen, lanes = gpu.pcie_gen or 4, gpu.pcie_lanes or 16
+    per_lane = {1: 0.25e9, 2: 0.5e9, 3: 0.985e9, 4: 1.969e9, 5: 3.938e9, 6: 7.563e9}.get(gen, 2e9)
+    bw = per_lane * lanes * o.busbw_efficiency
+    if not gpu.p2p:
+        bw *= o.no_p2p_factor
+    return bw, o.latency_pcie_s, f"PCIe {gen}.0 x{lanes}" + ("" if gpu.p2p else " without P2P")
+
+
+def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
+    """Memory and speed of one training step of ``model`` on ``cfg.gpus`` x ``gpu``.
+
+    Raises:
+        InputError: non-positive sizes, a task the model cannot do.
+        UnsupportedError: a precision the device does not support.
+    """
+    for name, value in (("batch size", cfg.batch_size), ("GPU count", cfg.gpus),
+                        ("LoRA rank", cfg.lora_rank)):
+        _positive(name, value)
+    if cfg.task not in TRAIN_TASKS:
+        raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
+    prec = train_precision(cfg.precision, gpu)
+    eff = default_efficiency()
+    dev = make_device(gpu, prec.matmul, eff)
+    shape = model.shape
+    peft = cfg.task in ("lora", "qlora")
+    if isinstance(shape, CnnShape):
+        if peft:
+            raise InputError(f"{cfg.task} applies to transformers; {model.name} is a CNN")
+        return _train_cnn(model, gpu, cfg, dev, shape)
+    seq = _seq_len(model, shape, cfg.seq_len)
+    ckpt = cfg.checkpointing if cfg.checkpointing is not None else cfg.task == "qlora"
+    if cfg.task == "qlora" and prec.matmul not in ("fp16", "bf16"):
+        raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
+    pc = count_params(shape)
+    linear = shape.n_layers * layer_linear_weights(shape)
+    lora = _lora_params(shape, cfg.lora_rank) if peft else 0
+    spec = PassSpec(batch=cfg.batch_size, seq=seq, context=seq, act_bytes=prec.act_bytes,
+                    w_bytes=prec.gemm_weight_bytes, causal=shape.family == "decoder",
+                    fused_attention=True, lora_rank=cfg.lora_rank if peft else 0,
+                    dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
+                    training=True)
+    fwd = transformer_forward(shape, spec)
+    layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
+    shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
+                                         ckpt, layer_input, shape.n_layers)
+    mem = train_memory(task=cfg.task, precision=prec.name, optimizer=cfg.optimizer,
+                       params=pc.total, linear_params=linear, lora_params=lora, forward=fwd,
+                       checkpointing=ckpt, layer_input_bytes=layer_input,
+                       n_layers=shape.n_layers, capacity_bytes=gpu.memory_bytes, shard=shard,
+                       dequant_buffer_bytes=_largest_matrix(shape) * 2.0
+                       if cfg.task == "qlora" else 0.0)
+    trainable = lora if peft else pc.total
+    return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
+                          parallelism, tokens=model.is_language_model)
+
+
+NF4_BYTES = 0.516
+"""Bytes read per NF4 weight when dequantising (4.127 bits, QLoRA)."""
+
+
+def _largest_matrix(s: TransformerShape) -> float:
+    return max(s.hidden * s.ffn_hidden * (2 if s.ffn_kind == "swiglu" else 1),
+               s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head)
+
+
+def _seq_len(model: Model, shape: TransformerShape, seq_len: int | None) -> int:
+    if shape.family in ("vit", "dit"):
+        return shape.image_tokens
+    seq = seq_len or model.default_seq_len or min(shape.max_seq_len, 2048)
+    _positive("sequence length", seq)
+    if seq > shape.max_seq_len:
+        raise InputError(f"sequence length {seq} exceeds {model.name}'s maximum "
+                         f"{shape.max_seq_len}")
+    return seq
+
+
+def _train_sharding(model: Model, gpu: Gpu, cfg: TrainConfig, params: float, linear: float,
+                    lora: float, fwd: list[Op], ckpt: bool, layer_input: float,
+                    n_layers: int) -> tuple[int, str]:
+    if cfg.gpus == 1:
+        return 1, "single GPU"
+    whole = train_memory(task=cfg.task, precision=cfg.precision, optimizer=cfg.optimizer,
+                         params=params, linear_params=linear, lora_params=lora, forward=fwd,
+                         checkpointing=ckpt, layer_input_bytes=layer_input, n_layers=n_layers,
+                         capacity_bytes=gpu.memory_bytes)
+    if whole.fits:
+        return 1, f"data parallel x{cfg.gpus} (DDP)"
+    return cfg.gpus, f"fully sharded data parallel x{cfg.gpus} (ZeRO-3/FSDP)"
+
+
+def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: list[Op],
+                   mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
+                   shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
+    eff = dev.eff
+    bwd = _backward(fwd)
+    recompute = [op for op in fwd if op.layer] if ckpt else []
+    opt_bytes = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}[cfg.optimizer]
+    optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
+                        trainable * opt_bytes * 0.4 / shard, layer=False)]
+    shares = _time_ops(dev, fwd + bwd + recompute + optimizer, eff.launch_s)
+    comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=_time_ops(dev, bwd, 0).total_s)
+    shares = replace(shares, communication_s=comm)
+    step = shares.total_s
+    model_flop = sum(op.flop * op.count for op in fwd + bwd)
+    samples = cfg.batch_size * cfg.gpus / step
+    mfu = model_flop / (step * dev.matmul_flop_per_s)
+    assumptions = [
+        f"GEMMs in {cfg.precision} at up to {eff.gemm_tensor:.0%} of the dense peak",
+        "fused attention (FlashAttention / memory-efficient)",
+        f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
+    ]
+    return TrainEstimate(
+        model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=seq, fits=mem.fits,
+        memory=mem, step_time_s=step, samples_per_s=samples,
+        tokens_per_s=samples * seq if (tokens and seq) else None, mfu=mfu,
+        model_flop_per_step=model_flop * cfg.gpus, bottleneck=_bottleneck(shares, mem.fits),
+        shares=shares, parallelism=parallelism, checkpointing=ckpt,
+        assumptions=tuple(assumptions))
+
+
+def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
+                 backward_s: float) -> float:
+    """Exposed communication seconds per step (ring all-reduce, or FSDP's gathers)."""
+    n = cfg.gpus
+    if n == 1:
+        return 0.0
+    bw, latency, _ = _link_bytes_per_s(gpu)
+    grad_bytes = trainable * (2.0 if cfg.precision in ("fp16", "bf16", "fp8") else 4.0)
+    volume = 2.0 * (n - 1) / n * grad_bytes  # ring all-reduce
+    if shard > 1:
+        volume *= 1.5  # all-gather forward and backward + reduce-scatter (ZeRO-3)
+    total = volume / bw + 2 * (n - 1) * latency
+    return max(0.0, total - overheads().ddp_overlap * backward_s)
+
+
+def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
+               shape: CnnShape) -> TrainEstimate:
+    prec = train_precision(cfg.precision, gpu)
+    fwd = cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+    params = float(shape.params)
+    mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
+                       params=params, linear_params=params, lora_params=0.0, forward=fwd,
+                       checkpointing=False, layer_input_bytes=0.0, n_layers=1,
+                       capacity_bytes=gpu.memory_bytes)
+    parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
+    return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
+                          None, False, 1, parallelism, tokens=False)
+
+
+def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
+    """Memory, prefill and decode speed of serving ``model`` on ``cfg.gpus`` x ``gpu``.
+
+    With several GPUs the weights and KV cache are split by tensor parallelism, with two
+    all-reduces of the activations per layer.
+
+    Raises:
+        InputError: non-positive sizes, a model without tokens, an unknown engine.
+        UnsupportedError: a weight format the device cannot compute.
+    """
+    for name, value in (("batch size", cfg.batch_size), ("prompt tokens", cfg.prompt_tokens),
+                        ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus)):
+        _positive(name, value)
+    shape = model.shape
+    if not isinstance(shape, TransformerShape) or shape.family != "decoder":
+        raise InputError(f"inference estimates (prefill/decode) need a decoder language model;"
+                         f" {model.name} is not one")
+    if cfg.engine not in engines():
+        raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
+    fmt = weight_format(cfg.weights, gpu)
+    ctx = cfg.prompt_tokens + cfg.output_tokens
+    if ctx > shape.max_seq_len:
+        raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
+                         f"{shape.max_seq_len}")
+    eng = engine_efficiency(cfg.engine)
+    eff = default_efficiency()
+    dev = make_device(gpu, fmt.compute, eff, memory_efficiency=eng.memory)
+    n = cfg.gpus
+    pc = count_params(shape)
+    w_bytes = fmt.bits_per_weight / 8.0
+    weights = pc.total * w_bytes / n
+    kv = kv_cache_bytes(n_layers=shape.n_layers, n_kv_heads=shape.n_kv_heads,
+                        head_dim=shape.d_head, tokens=cfg.batch_size * ctx,
+                        bytes_per_element=cfg.kv_bytes) / n
+    peak_act = _prefill_activation_bytes(shape, cfg) / n
+    mem = infer_memory(weights=weights, kv_cache=kv, peak_activation=peak_act,
+                       capacity_bytes=gpu.memory_bytes)
+    prefill = _infer_pass(shape, cfg, dev, fmt, seq=cfg.prompt_tokens, context=cfg.prompt_tokens,
+                          launch_s=eng.launch_s)
+    mid_ctx = cfg.prompt_tokens + cfg.output_tokens // 2
+    decode = _infer_pass(shape, cfg, dev, fmt, seq=1, context=mid_ctx, launch_s=eng.launch_s)
+    bw, latency, link = _link_bytes_per_s(gpu)
+    if n > 1:
+        def tp_comm(tokens: int) -> float:
+            size = tokens * shape.hidden * 2.0
+            return shape.n_layers * 2 * (2 * (n - 1) / n * size / bw + 2 * (n - 1) * latency)
+        prefill = _split(prefill, n, tp_comm(cfg.batch_size * cfg.prompt_tokens))
+        decode = _split(decode, n, tp_comm(cfg.batch_size))
+    parallelism = "single GPU" if n == 1 else f"tensor parallel x{n} over {link}"
+    return InferEstimate(
+        model=model.id, gpu=gpu.id, gpus=n, config=cfg, fits=mem.fits, memory=mem,
+        prefill_time_s=prefill.total_s,
+        prefill_tokens_per_s=cfg.batch_size * cfg.prompt_tokens / prefill.total_s,
+        decode_time_per_token_s=decode.total_s,
+        decode_tokens_per_s=cfg.batch_size / decode.total_s,
+        bottleneck=_bottleneck(decode, mem.fits), parallelism=parallelism,
+        assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
+                     f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
+                     f"{fmt.compute}", "decode timed at the middle of the output"))
+
+
+def _split(shares: TimeShares, n: int, comm_s: float) -> TimeShares:
+    return TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s, comm_s)
+
+
+def _infer_pass(shape: TransformerShape, cfg: InferConfig, dev: Device, fmt: WeightFormat, *,
+                seq: int, context: int, launch_s: float) -> TimeShares:
+    act = 2.0
+    spec = PassSpec(batch=cfg.batch_size, seq=seq, context=context, act_bytes=act,
+                    w_bytes=fmt.bits_per_weight / 8.0, kv_bytes=cfg.kv_bytes, causal=True,
+                    training=False)
+    return _time_ops(dev, transformer_forward(shape, spec), launch_s)
+
+
+def _prefill_activation_bytes(s: TransformerShape, cfg: InferConfig) -> float:
+    """Transient bytes of a prefill: one layer's widest tensors and the last logits."""
+    t = cfg.batch_size * cfg.prompt_tokens
+    ffn = s.ffn_hidden * (3 if s.ffn_kind == "swiglu" else 1)
+    return t * (4 * s.hidden + ffn) * 2.0 + cfg.batch_size * s.vocab * 4.0

@@ -1,0 +1,121 @@
+"""Memory per GPU: weights, gradients, optimizer states, activations, KV cache, overheads.
+
+Bytes per parameter (perf-models.md §7.4):
+  * fp32 / tf32 training with AdamW: 4 (weights) + 4 (gradients) + 8 (m, v) = 16;
+  * fp16 / bf16 mixed precision: fp32 weights 4 + a 16-bit working copy 2 + fp32 gradients 4
+    + AdamW 8 = 18 (Megatron-LM's accounting, Narayanan et al. 2021; PyTorch AMP keeps fp32
+    weights and caches the 16-bit casts); fp8 adds a 1-byte copy instead of 2;
+  * optimizers: AdamW 8 (two fp32 moments), 8-bit AdamW 2 (Dettmers et al. 2022, "8-bit
+    Optimizers via Block-wise Quantization"), SGD with momentum 4;
+  * LoRA (Hu et al. 2021): frozen 16-bit base weights, ``r·(d_in + d_out)`` trainable
+    parameters per adapted matrix at 16 B each (fp32 weight, gradient, AdamW moments);
+  * QLoRA (Dettmers et al. 2023): linear weights in NF4 with double quantisation,
+    4.127 bits/weight; embeddings, head and norms stay 16-bit;
+  * activations: the ``saved_bytes`` of the forward ops (Korthikanti et al. 2022); with full
+    activation checkpointing only each layer's input stays, plus one layer's activations
+    while it is recomputed;
+  * KV cache: ``2·L·g·d·bytes`` per token (perf-models.md §7.5);
+  * framework: CUDA context and workspaces, and allocator slack (data file ``[memory]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rigwise.model.efficiency import overheads
+from rigwise.model.ops import Op
+from rigwise.model.precision import NF4_BITS_PER_WEIGHT
+
+OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
+"""Optimizer-state bytes per trainable parameter (fp32 AdamW moments, 8-bit AdamW, momentum)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBreakdown:
+    """Bytes per GPU by kind; ``capacity_bytes`` is the device memory."""
+
+    weights_bytes: float
+    gradients_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    kv_cache_bytes: float
+    overhead_bytes: float
+    capacity_bytes: float
+
+    @property
+    def per_gpu_bytes(self) -> float:
+        """Total bytes one GPU needs."""
+        return (self.weights_bytes + self.gradients_bytes + self.optimizer_bytes
+                + self.activations_bytes + self.kv_cache_bytes + self.overhead_bytes)
+
+    @property
+    def fits(self) -> bool:
+        """True if the total fits in the device memory."""
+        return self.per_gpu_bytes <= self.capacity_bytes
+
+
+def weights_bytes_train(task: str, precision: str, params: float, linear_params: float,
+                        lora_params: float) -> float:
+    """Bytes of model weights for training tasks (see the module docstring)."""
+    if task in ("train", "finetune"):
+        extra = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}.get(precision, 0.0)
+        return params * (4.0 + extra)
+    base = 4.0 if precision in ("fp32", "tf32") else 2.0
+    if task == "lora":
+        return params * base + lora_params * 4.0
+    # qlora: NF4 linear weights, the rest 16-bit
+    nf4 = linear_params * NF4_BITS_PER_WEIGHT / 8.0
+    return nf4 + (params - linear_params) * base + lora_params * 4.0
+
+
+def activation_bytes(forward: list[Op], *, checkpointing: bool, layer_input_bytes: float,
+                     n_layers: int) -> float:
+    """Activation bytes kept for backward from the forward ops.
+
+    With checkpointing, layer ops keep only ``layer_input_bytes`` per layer, plus one layer's
+    full saved activations during its recomputation.
+    """
+    outside = sum(op.saved_bytes * op.count for op in forward if not op.layer)
+    inside = sum(op.saved_bytes * op.count for op in forward if op.layer)
+    if not checkpointing:
+        return outside + inside
+    return outside + layer_input_bytes * n_layers + inside / max(n_layers, 1)
+
+
+def train_memory(*, task: str, precision: str, optimizer: str, params: float,
+                 linear_params: float, lora_params: float, forward: list[Op],
+                 checkpointing: bool, layer_input_bytes: float, n_layers: int,
+                 capacity_bytes: float, shard: int = 1, dequant_buffer_bytes: float = 0.0,
+                 ) -> MemoryBreakdown:
+    """Memory of one GPU for a training step.
+
+    ``shard`` > 1 divides weights, gradients and optimizer states over that many GPUs (ZeRO-3 /
+    FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer.
+    """
+    trainable = lora_params if task in ("lora", "qlora") else params
+    weights = weights_bytes_train(task, precision, params, linear_params, lora_params)
+    grads = trainable * 4.0
+    opt = trainable * OPTIMIZER_BYTES_PER_PARAM[optimizer]
+    if shard > 1:
+        gathered = weights / max(n_layers, 1) * 2  # current and prefetched layer
+        weights, grads, opt = weights / shard + gathered, grads / shard, opt / shard
+    acts = activation_bytes(forward, checkpointing=checkpointing,
+                            layer_input_bytes=layer_input_bytes, n_layers=n_layers)
+    o = overheads()
+    overhead = o.cuda_context_bytes + o.fragmentation * (acts + grads) + dequant_buffer_bytes
+    return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes)
+
+
+def kv_cache_bytes(*, n_layers: int, n_kv_heads: int, head_dim: int, tokens: float,
+                   bytes_per_element: float) -> float:
+    """KV-cache bytes for ``tokens`` cached tokens (all sequences): ``2·L·g·d·bytes·tokens``."""
+    return 2.0 * n_layers * n_kv_heads * head_dim * bytes_per_element * tokens
+
+
+def infer_memory(*, weights: float, kv_cache: float, peak_activation: float,
+                 capacity_bytes: float) -> MemoryBreakdown:
+    """Memory of one GPU for inference: weights, KV cache, the prefill's transient tensors."""
+    o = overheads()
+    overhead = o.cuda_context_bytes + o.fragmentation * peak_activation
+    return MemoryBreakdown(weights, 0.0, 0.0, peak_activation, kv_cache, overhead,
+                           capacity_bytes)

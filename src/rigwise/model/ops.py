@@ -1,0 +1,255 @@
+"""Operations of a forward pass, with their FLOPs, bytes moved and saved activations.
+
+Counting rules (sources):
+  * a GEMM of (M x K) by (K x N) costs ``2·M·N·K`` FLOP and moves its operands and result
+    once, ``(M·K + K·N + M·N)`` elements, when tiles are reused on chip (NVIDIA DL
+    Performance guide, "Matrix Multiplication Background");
+  * fused attention (FlashAttention, Dao et al. 2022) costs ``4·b·s_q·s_kv·a·d`` FLOP forward
+    (QKᵀ and AV), halved by a causal mask, and moves Q, K, V, O once;
+  * elementwise, normalisation and softmax kernels are memory-bound: they read their inputs
+    and write their outputs;
+  * a convolution is an implicit GEMM with ``M = b·H_out·W_out, N = C_out, K = C_in·k²``;
+  * activations saved for the backward pass follow Korthikanti et al. 2022, "Reducing
+    Activation Recomputation in Large Transformer Models", §4.1: for a GPT layer with
+    16-bit activations ``34·s·b·h`` bytes plus ``5·a·s²·b`` without fused attention
+    (perf-models.md §7.3); we derive them op by op so that GQA, SwiGLU and
+    dropout-free models come out right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from rigwise.workload.schema import CnnShape, TransformerShape
+
+OpKind = Literal["gemm", "conv", "attention", "memory"]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One kernel (repeated ``count`` times per pass).
+
+    ``flop`` and ``bytes`` are per instance: FLOP, and bytes moved to and from device memory
+    when nothing stays in cache. ``m, n, k``: GEMM sizes. ``saved_bytes``: activation bytes
+    this op keeps for the backward pass. ``frozen``: a GEMM whose weight gets no gradient.
+    ``layer``: True for ops inside the repeated layers (recomputed under checkpointing).
+    """
+
+    name: str
+    kind: OpKind
+    flop: float
+    bytes: float
+    count: int = 1
+    m: int = 0
+    n: int = 0
+    k: int = 0
+    saved_bytes: float = 0.0
+    frozen: bool = False
+    layer: bool = True
+    weight_bytes: float = 0.0
+
+
+def gemm(name: str, m: int, n: int, k: int, *, act_bytes: float, w_bytes: float,
+         count: int = 1, saves_input: bool = True, frozen: bool = False,
+         layer: bool = True) -> Op:
+    """A GEMM ``(m x k) @ (k x n)`` with activations of ``act_bytes`` and weights of
+    ``w_bytes`` bytes per element."""
+    moved = (m * k + m * n) * act_bytes + k * n * w_bytes
+    return Op(name, "gemm", 2.0 * m * n * k, moved, count, m, n, k,
+              saved_bytes=m * k * act_bytes if saves_input else 0.0, frozen=frozen,
+              layer=layer, weight_bytes=k * n * w_bytes)
+
+
+def memory(name: str, read: float, write: float, *, count: int = 1, saved: float = 0.0,
+           layer: bool = True) -> Op:
+    """A memory-bound kernel reading ``read`` and writing ``write`` bytes."""
+    return Op(name, "memory", 0.0, read + write, count, saved_bytes=saved, layer=layer)
+
+
+@dataclass(frozen=True, slots=True)
+class PassSpec:
+    """What one forward pass processes.
+
+    ``batch`` sequences of ``seq`` new tokens each, attending over ``context`` tokens
+    (``context == seq`` for training and prefill; the KV-cache length for decode).
+    ``lora_rank`` > 0 adds LoRA adapters to every linear layer of the layers, whose base
+    weights are then frozen; ``dequant_bytes`` > 0 adds a dequantisation kernel per linear
+    weight reading that many bytes per weight element (QLoRA NF4).
+    """
+
+    batch: int
+    seq: int
+    context: int
+    act_bytes: float
+    w_bytes: float
+    kv_bytes: float = 2.0
+    causal: bool = True
+    training: bool = True
+    fused_attention: bool = True
+    lora_rank: int = 0
+    dequant_bytes: float = 0.0
+    frozen: bool = False
+
+
+def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int) -> list[Op]:
+    ops = [gemm(name, tokens, d_out, d_in, act_bytes=p.act_bytes, w_bytes=p.w_bytes,
+                count=count, frozen=p.frozen)]
+    if p.dequant_bytes:
+        ops.append(memory(f"{name}.dequant", d_in * d_out * p.dequant_bytes,
+                          d_in * d_out * p.w_bytes, count=count))
+    if p.lora_rank:
+        r = p.lora_rank
+        ops.append(gemm(f"{name}.lora_a", tokens, r, d_in, act_bytes=p.act_bytes, w_bytes=4.0,
+                        count=count, saves_input=False))
+        ops.append(gemm(f"{name}.lora_b", tokens, d_out, r, act_bytes=p.act_bytes, w_bytes=4.0,
+                        count=count))
+    return ops
+
+
+def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
+    """Forward ops of the ``s.n_layers`` transformer layers (each op has ``count = layers``)."""
+    L, h, a, g, d, f = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head, s.ffn_hidden
+    t = p.batch * p.seq
+    ab = p.act_bytes
+    act = t * h * ab
+    mask = t * h if (s.dropout and p.training) else 0.0
+    ops = [memory("norm1", act, act, count=L, saved=act)]
+    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L)
+    if s.position == "rope":
+        ops.append(memory("rope", t * (a + g) * d * ab, t * (a + g) * d * ab, count=L))
+    ops.append(attention(s, p))
+    ops += _linear("out_proj", t, h, a * d, p, L)
+    ops.append(memory("residual1", 2 * act + mask, act, count=L, saved=mask))
+    ops.append(memory("norm2", act, act, count=L, saved=act))
+    ops += _mlp(s, p)
+    ops.append(memory("residual2", 2 * act + mask, act, count=L, saved=mask))
+    if s.family == "dit":  # adaLN-Zero: per-sample modulation (6h) and its elementwise uses
+        ops.append(gemm("adaln", p.batch, 6 * h, h, act_bytes=ab, w_bytes=p.w_bytes, count=L))
+        ops.append(memory("modulate", 4 * act, 2 * act, count=L, saved=2 * act))
+    return ops
+
+
+def attention(s: TransformerShape, p: PassSpec) -> Op:
+    """Scaled dot-product attention of one layer, fused (Flash / memory-efficient) or not.
+
+    Forward FLOP ``4·b·s·ctx·a·d`` (halved by a causal mask over a square context). Fused
+    kernels save Q, K, V (Korthikanti's ``11·s·b·h`` attention term less the score tensors);
+    unfused ones also save the scores and softmax output, ``5·a·s²·b`` bytes.
+    """
+    a, g, d = s.n_heads, s.n_kv_heads, s.d_head
+    b, sq, ctx = p.batch, p.seq, p.context
+    flop = 4.0 * b * sq * ctx * a * d
+    if p.causal and sq == ctx:
+        flop *= 0.5
+    q_o = 2 * b * sq * a * d * p.act_bytes
+    kv = 2 * b * ctx * g * d * (p.kv_bytes if not p.training else p.act_bytes)
+    saved = b * sq * (a + 2 * g) * d * p.act_bytes if p.training else 0.0
+    moved = q_o + kv
+    if not p.fused_attention:
+        scores = b * a * sq * ctx
+        moved += scores * p.act_bytes * 4  # write and read scores and probabilities
+        if p.training:
+            saved += scores * (2 * p.act_bytes + (1 if s.dropout else 0))
+    return Op("attention", "attention", flop, moved, s.n_layers, saved_bytes=saved)
+
+
+def _mlp(s: TransformerShape, p: PassSpec) -> list[Op]:
+    L, h, f = s.n_layers, s.hidden, s.ffn_hidden
+    t, ab = p.batch * p.seq, p.act_bytes
+    ops: list[Op] = []
+    if s.n_experts > 1:
+        e, k = s.n_experts, s.experts_per_token
+        ops.append(gemm("router", t, e, h, act_bytes=ab, w_bytes=p.w_bytes, count=L))
+        ops.append(memory("permute", 2 * t * k * h * ab, t * k * h * ab, count=L))
+        active = experts_touched(e, k, t)
+        count = round(L * active)
+        t_expert = max(1, round(t * k / active))
+    else:
+        count, t_expert = L, t
+    up_n = 2 * f if s.ffn_kind == "swiglu" else f
+    ops += _linear("mlp_up", t_expert, up_n, h, p, count)
+    tf_ = t_expert * f * ab
+    if s.ffn_kind == "swiglu":  # silu(gate) * up: saves gate, silu out, up (3 f-sized tensors)
+        ops.append(memory("swiglu", 2 * tf_, tf_, count=count, saved=2 * tf_))
+    else:
+        ops.append(memory("gelu", tf_, tf_, count=count, saved=tf_))
+    ops += _linear("mlp_down", t_expert, h, f, p, count)
+    return ops
+
+
+def experts_touched(n_experts: int, k: int, tokens: int) -> float:
+    """Expected number of distinct experts a batch of ``tokens`` routes to, uniform routing:
+    ``E·(1 − (1 − k/E)^tokens)``."""
+    return n_experts * (1.0 - (1.0 - k / n_experts) ** tokens)
+
+
+def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
+    """All forward ops of a transformer pass: embeddings, layers, final norm and head.
+
+    Raises nothing; sizes are assumed validated by the caller.
+    """
+    h, ab = s.hidden, p.act_bytes
+    t = p.batch * p.seq
+    act = t * h * ab
+    out: list[Op] = []
+    if s.family in ("vit", "dit"):
+        assert s.channels and s.patch_size
+        k = s.channels * s.patch_size**2
+        out.append(gemm("patch_embed", t, h, k, act_bytes=ab, w_bytes=p.w_bytes, layer=False,
+                        frozen=p.frozen))
+    else:
+        out.append(memory("embedding", act, act, layer=False))
+    out += transformer_layer(s, p)
+    out.append(memory("final_norm", act, act, saved=act, layer=False))
+    if s.family == "vit":
+        classes = s.num_classes or 1000
+        out.append(gemm("classifier", p.batch, classes, h, act_bytes=ab, w_bytes=p.w_bytes,
+                        layer=False))
+    elif s.family == "dit":
+        n_out = (s.patch_size or 2) ** 2 * 2 * (s.channels or 4)
+        out.append(gemm("final_linear", t, n_out, h, act_bytes=ab, w_bytes=p.w_bytes,
+                        layer=False))
+    else:
+        t_head = t if (p.training or p.seq == 1) else p.batch  # prefill: last token's logits
+        if s.family == "encoder":
+            out.append(gemm("mlm_transform", t_head, h, h, act_bytes=ab, w_bytes=p.w_bytes,
+                            layer=False))
+        head = gemm("lm_head", t_head, s.vocab, h, act_bytes=ab, w_bytes=p.w_bytes,
+                    layer=False, frozen=p.frozen)
+        if p.training:  # logits kept in 16 bit and upcast to fp32 for the loss
+            logits = t_head * s.vocab
+            head = replace(head, saved_bytes=head.saved_bytes + logits * (ab + 4.0))
+            out += [head, memory("cross_entropy", logits * (ab + 4.0), logits * 4.0,
+                                 layer=False)]
+        else:
+            out.append(head)
+    return out
+
+
+def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -> list[Op]:
+    """Forward ops of a CNN for ``batch`` images; each layer one op.
+
+    What PyTorch keeps for backward: batch norm its input, (in-place) ReLU its output, a
+    linear layer its input. A convolution's input is the previous ReLU's saved output (or the
+    image), so it adds nothing; adds and pools add nothing either.
+    """
+    ops: list[Op] = []
+    for layer in shape.layers:
+        out_b = batch * layer.out_elements * act_bytes
+        in_b = batch * layer.c_in * layer.h_in * layer.w_in * act_bytes
+        if layer.kind in ("conv", "linear"):
+            m = batch * layer.h_out * layer.w_out
+            k = layer.c_in // layer.groups * layer.kernel**2
+            op = gemm(layer.name, m, layer.c_out, k, act_bytes=act_bytes, w_bytes=w_bytes)
+            saved = in_b if layer.kind == "linear" else 0.0
+            op = replace(op, bytes=in_b + out_b + op.weight_bytes, saved_bytes=saved,
+                         kind="conv" if layer.kind == "conv" else "gemm")
+            ops.append(op)
+        elif layer.kind == "pool":
+            ops.append(memory(layer.name, in_b, out_b, saved=0.0))
+        elif layer.kind == "add":
+            ops.append(memory(layer.name, 2 * out_b, out_b))
+        else:  # bn, relu
+            ops.append(memory(layer.name, out_b, out_b, saved=out_b))
+    return ops

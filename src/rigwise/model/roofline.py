@@ -1,0 +1,109 @@
+"""Time of one operation on one device: a roofline with size-dependent efficiency.
+
+``time = max(flop / (peak · η_compute), bytes / (bandwidth · η_memory))`` (Williams, Waterman &
+Patterson, "Roofline", CACM 2009), where
+
+* ``η_compute`` for a GEMM is the large-GEMM efficiency times the **wave quantisation** factor
+  ``tiles / (ceil(tiles / SMs) · SMs)`` with ``tiles = ceil(M/128)·ceil(N/128)`` and a
+  reduction-depth factor ``K / (K + k0)`` (NVIDIA DL Performance guide, "Matrix
+  Multiplication Background": tile and wave quantisation);
+* convolutions reach a fixed fraction of the GEMM efficiency (Dettmers 2020: CNNs gain 1.45x
+  where transformers gain 1.70x, A100 over V100);
+* fused attention reaches FlashAttention-2's fraction of peak (Dao 2023) on Ampere and newer
+  with 16-bit inputs, the memory-efficient kernel's elsewhere;
+* memory-bound kernels whose traffic fits in the L2 cache run at ``l2_speedup`` times the
+  DRAM bandwidth (Dettmers 2023 on Ada's 72 MB L2).
+
+Efficiencies are data (:mod:`rigwise.model.efficiency`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rigwise.catalog.models import Gpu
+from rigwise.model.efficiency import Efficiency
+from rigwise.model.ops import Op
+
+_SPLIT_K_MIN = 256
+_FLASH_ARCHS = ("Ampere", "Ada", "Hopper", "Blackwell", "CDNA3", "CDNA 3")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A GPU as the time model sees it: peaks in FLOP/s, bandwidth in bytes/s."""
+
+    gpu: Gpu
+    eff: Efficiency
+    matmul_flop_per_s: float
+    tensor_cores: bool
+    flash: bool
+    memory_bytes_per_s: float
+    l2_bytes: float
+    units: int
+
+
+def make_device(gpu: Gpu, matmul_precision: str, eff: Efficiency, *,
+                memory_efficiency: float | None = None) -> Device:
+    """The device model of ``gpu`` computing GEMMs in ``matmul_precision``.
+
+    Raises:
+        KeyError: the device has no peak for ``matmul_precision`` (callers check first).
+    """
+    tensor = matmul_precision != "fp32" and gpu.segment != "soc"
+    flash = matmul_precision in ("fp16", "bf16", "fp8") and any(
+        a.lower() in gpu.architecture.lower() for a in _FLASH_ARCHS)
+    eta_mem = eff.memory if memory_efficiency is None else memory_efficiency
+    return Device(
+        gpu=gpu, eff=eff,
+        matmul_flop_per_s=gpu.peak(matmul_precision),
+        tensor_cores=tensor, flash=flash,
+        memory_bytes_per_s=gpu.memory_bandwidth_bytes_per_s * eta_mem,
+        l2_bytes=gpu.l2_cache_bytes or 0.0,
+        units=gpu.compute_units or 1,
+    )
+
+
+def gemm_efficiency(dev: Device, m: int, n: int, k: int) -> float:
+    """Fraction of the matmul peak a GEMM of this size reaches (0..1).
+
+    When the output has fewer tiles than the device has SMs, libraries split the reduction
+    dimension over SMs (split-K, CUTLASS/cuBLAS) in chunks of at least ``_SPLIT_K_MIN``.
+    """
+    eff = dev.eff
+    base = eff.gemm_tensor if dev.tensor_cores else eff.gemm_simt
+    tiles = math.ceil(m / eff.tile_m) * math.ceil(n / eff.tile_n)
+    split = 1
+    if tiles < dev.units:
+        split = max(1, min(dev.units // tiles, k // _SPLIT_K_MIN))
+    tiles *= split
+    waves = math.ceil(tiles / dev.units)
+    wave_eff = tiles / (waves * dev.units)
+    k_split = k / split
+    k_eff = k_split / (k_split + eff.gemm_k_overhead)
+    return base * wave_eff * k_eff
+
+
+def op_time(dev: Device, op: Op) -> tuple[float, bool]:
+    """Seconds for one instance of ``op`` and whether it is compute-bound.
+
+    Launch overhead is not included (see :func:`launch_time`).
+    """
+    if op.kind in ("gemm", "conv"):
+        eta = gemm_efficiency(dev, op.m, op.n, op.k)
+        if op.kind == "conv":
+            eta *= dev.eff.conv_relative
+        compute = op.flop / (dev.matmul_flop_per_s * eta)
+    elif op.kind == "attention":
+        eta = dev.eff.flash_attention if dev.flash else dev.eff.mem_efficient_attention
+        if not dev.tensor_cores:
+            eta = dev.eff.gemm_simt * 0.5
+        compute = op.flop / (dev.matmul_flop_per_s * eta)
+    else:
+        compute = 0.0
+    bandwidth = dev.memory_bytes_per_s
+    if op.kind == "memory" and op.bytes < dev.l2_bytes:
+        bandwidth *= dev.eff.l2_speedup
+    mem = op.bytes / bandwidth
+    return (compute, True) if compute >= mem else (mem, False)

@@ -1,0 +1,134 @@
+"""JSON views of results: the stable ``--json`` contract of DESIGN.md.
+
+Quantities are SI and the unit is in the key (``step_time_s``, ``per_gpu_bytes``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rigwise.advise.rank import Advice, Option
+from rigwise.catalog.models import Gpu
+from rigwise.model.estimate import InferEstimate, TrainEstimate
+from rigwise.model.memory import MemoryBreakdown
+
+
+def _round(x: float | None, digits: int = 6) -> float | None:
+    if x is None:
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def memory_json(m: MemoryBreakdown) -> dict[str, Any]:
+    """``memory`` object: total per GPU, its breakdown and the capacity, in bytes."""
+    return {
+        "per_gpu_bytes": _round(m.per_gpu_bytes),
+        "capacity_bytes": _round(m.capacity_bytes),
+        "breakdown": {
+            "weights_bytes": _round(m.weights_bytes),
+            "gradients_bytes": _round(m.gradients_bytes),
+            "optimizer_bytes": _round(m.optimizer_bytes),
+            "activations_bytes": _round(m.activations_bytes),
+            "kv_cache_bytes": _round(m.kv_cache_bytes),
+            "overhead_bytes": _round(m.overhead_bytes),
+        },
+    }
+
+
+def train_json(e: TrainEstimate) -> dict[str, Any]:
+    """``rigwise estimate train --json``."""
+    c = e.config
+    return {
+        "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "task": c.task,
+        "precision": c.precision, "batch_size": c.batch_size, "seq_len": e.seq_len,
+        "optimizer": c.optimizer, "checkpointing": e.checkpointing,
+        "parallelism": e.parallelism,
+        "fits": e.fits, "memory": memory_json(e.memory),
+        "step_time_s": _round(e.step_time_s),
+        "throughput": {"samples_per_s": _round(e.samples_per_s),
+                       "tokens_per_s": _round(e.tokens_per_s)},
+        "mfu": _round(e.mfu, 4), "model_flop_per_step": _round(e.model_flop_per_step),
+        "bottleneck": e.bottleneck,
+        "time_breakdown_s": {"compute": _round(e.shares.compute_s),
+                             "memory": _round(e.shares.memory_s),
+                             "launch": _round(e.shares.launch_s),
+                             "communication": _round(e.shares.communication_s)},
+        "assumptions": list(e.assumptions),
+    }
+
+
+def infer_json(e: InferEstimate) -> dict[str, Any]:
+    """``rigwise estimate infer --json``."""
+    c = e.config
+    return {
+        "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "weights": c.weights,
+        "batch_size": c.batch_size, "prompt_tokens": c.prompt_tokens,
+        "output_tokens": c.output_tokens, "engine": c.engine, "parallelism": e.parallelism,
+        "fits": e.fits, "memory": memory_json(e.memory),
+        "prefill": {"time_s": _round(e.prefill_time_s),
+                    "tokens_per_s": _round(e.prefill_tokens_per_s)},
+        "decode": {"tokens_per_s": _round(e.decode_tokens_per_s),
+                   "time_per_token_s": _round(e.decode_time_per_token_s)},
+        "bottleneck": e.bottleneck, "assumptions": list(e.assumptions),
+    }
+
+
+def option_json(o: Option) -> dict[str, Any]:
+    """One ranked option of ``rigwise advise --json``."""
+    return {
+        "gpu": o.gpu.id, "name": o.gpu.name, "gpus": o.gpus, "fits": o.fits,
+        "setting": o.setting,
+        "memory": {"per_gpu_bytes": _round(o.estimate.memory.per_gpu_bytes),
+                   "capacity_bytes": _round(o.gpu.memory_bytes)},
+        "throughput": {"value": _round(o.throughput), "unit": o.unit,
+                       "tokens_per_s": _round(o.tokens_per_s)},
+        "price": {"usd": _round(o.price_usd), "usd_per_h": _round(o.price_usd_per_h),
+                  "note": o.price_note},
+        "throughput_per_usd": _round(o.value),
+        "power_w": _round(o.power_w),
+        "time_to_target_s": _round(o.time_to_target_s),
+        "cost_to_target_usd": _round(o.cost_to_target_usd),
+        "bottleneck": o.estimate.bottleneck,
+        "why": o.why,
+        "estimate": train_json(o.estimate) if isinstance(o.estimate, TrainEstimate)
+        else infer_json(o.estimate),
+    }
+
+
+def advice_json(a: Advice) -> dict[str, Any]:
+    """``rigwise advise --json``."""
+    c, w = a.constraints, a.workload
+    return {
+        "model": a.model.id, "task": w.task, "market": c.market,
+        "constraints": {"budget_usd": c.budget_usd, "max_power_w": c.max_power_w,
+                        "max_total_power_w": c.max_total_power_w,
+                        "min_memory_bytes": c.min_memory_bytes, "gpus": c.gpus,
+                        "form_factor": c.form_factor, "vendors": list(c.vendors)},
+        "value_unit": "samples/s per USD" if w.task != "infer" else "tok/s per USD",
+        "options": [option_json(o) for o in a.options],
+        "excluded": [{"gpu": g, "reason": r} for g, r in a.excluded],
+    }
+
+
+def gpu_json(g: Gpu) -> dict[str, Any]:
+    """One catalog GPU with its specs (SI units), sources and prices."""
+    return {
+        "id": g.id, "name": g.name, "vendor": g.vendor, "segment": g.segment,
+        "architecture": g.architecture, "chip": g.chip,
+        "compute_capability": g.compute_capability, "aliases": list(g.aliases),
+        "release_date": g.release_date.isoformat(),
+        "memory_bytes": g.memory_bytes, "memory_type": g.memory_type,
+        "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+        "l2_cache_bytes": g.l2_cache_bytes, "compute_units": g.compute_units,
+        "boost_clock_hz": g.boost_clock_hz,
+        "peak_dense_flop_per_s": dict(g.peak_flop_per_s),
+        "sparsity_factor": g.sparsity_factor, "tdp_w": g.tdp_w,
+        "form_factor": g.form_factor, "slots": g.slots, "cooling": g.cooling,
+        "pcie_gen": g.pcie_gen, "pcie_lanes": g.pcie_lanes,
+        "scaleup_fabric": g.scaleup_fabric,
+        "scaleup_bytes_per_s_per_direction": g.scaleup_bytes_per_s_per_direction,
+        "p2p": g.p2p, "launch_price_usd": g.launch_price_usd,
+        "prices": [p.model_dump(mode="json", exclude_none=True) for p in g.prices],
+        "provenance": g.provenance,
+        "sources": {k: s.model_dump(mode="json") for k, s in g.sources.items()},
+    }

@@ -1,0 +1,116 @@
+"""Rich renderings of estimates and advice for the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from rigwise.advise.rank import Advice
+from rigwise.model.estimate import InferEstimate, TrainEstimate
+from rigwise.model.memory import MemoryBreakdown
+from rigwise.units import format_bytes, format_duration, format_rate, format_usd
+
+
+def memory_table(m: MemoryBreakdown) -> Table:
+    """The memory breakdown of one GPU."""
+    t = Table(title="memory per GPU", show_header=False)
+    t.add_column("part")
+    t.add_column("size", justify="right")
+    for label, v in (("weights", m.weights_bytes), ("gradients", m.gradients_bytes),
+                     ("optimizer states", m.optimizer_bytes),
+                     ("activations", m.activations_bytes), ("KV cache", m.kv_cache_bytes),
+                     ("framework overhead", m.overhead_bytes)):
+        if v:
+            t.add_row(label, format_bytes(v))
+    verdict = "[green]fits[/green]" if m.fits else "[red]does not fit[/red]"
+    t.add_row("[bold]total[/bold]",
+              f"[bold]{format_bytes(m.per_gpu_bytes)}[/bold] of {format_bytes(m.capacity_bytes)}"
+              f" — {verdict}")
+    return t
+
+
+def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
+    """Summary of a training estimate."""
+    c = e.config
+    head = Text.from_markup(
+        f"[bold]{c.task}[/bold] {model_name} on {e.gpus} x {gpu_name} — {c.precision}, "
+        f"batch {c.batch_size}/GPU" + (f", seq {e.seq_len}" if e.seq_len else "")
+        + (", activation checkpointing" if e.checkpointing else "") + f" ({e.parallelism})")
+    t = Table(show_header=False)
+    t.add_column("")
+    t.add_column("", justify="right")
+    t.add_row("step time", format_duration(e.step_time_s))
+    t.add_row("throughput", format_rate(e.samples_per_s, "samples/s"))
+    if e.tokens_per_s:
+        t.add_row("", format_rate(e.tokens_per_s, "tokens/s"))
+    t.add_row("MFU", f"{e.mfu:.0%}")
+    t.add_row("bottleneck", e.bottleneck)
+    s = e.shares
+    t.add_row("time split", f"compute {s.compute_s / s.total_s:.0%}, memory-bound "
+              f"{s.memory_s / s.total_s:.0%}, launch {s.launch_s / s.total_s:.0%}"
+              + (f", comm {s.communication_s / s.total_s:.0%}" if s.communication_s else ""))
+    notes = Text("assumptions: " + "; ".join(e.assumptions), style="dim")
+    return Group(head, t, memory_table(e.memory), notes)
+
+
+def infer_view(e: InferEstimate, gpu_name: str, model_name: str) -> Group:
+    """Summary of an inference estimate."""
+    c = e.config
+    head = Text.from_markup(
+        f"[bold]inference[/bold] {model_name} on {e.gpus} x {gpu_name} — weights {c.weights}, "
+        f"batch {c.batch_size}, prompt {c.prompt_tokens}, output {c.output_tokens}, engine "
+        f"{c.engine} ({e.parallelism})")
+    t = Table(show_header=False)
+    t.add_column("")
+    t.add_column("", justify="right")
+    t.add_row("prefill", f"{format_duration(e.prefill_time_s)} "
+              f"({format_rate(e.prefill_tokens_per_s, 'tok/s')})")
+    t.add_row("decode", f"{format_rate(e.decode_tokens_per_s, 'tok/s')} "
+              f"({format_duration(e.decode_time_per_token_s)} per token)")
+    t.add_row("bottleneck (decode)", e.bottleneck)
+    notes = Text("assumptions: " + "; ".join(e.assumptions), style="dim")
+    return Group(head, t, memory_table(e.memory), notes)
+
+
+def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
+    """The ranked options of ``rigwise advise``."""
+    cloud = a.constraints.market == "cloud"
+    w = a.workload
+    title = (f"{w.task} {a.model.name} — {a.constraints.market} market"
+             + (f", budget {format_usd(a.constraints.budget_usd)}"
+                if a.constraints.budget_usd else ""))
+    t = Table(title=title)
+    has_target = any(o.time_to_target_s for o in a.options)
+    cols = ["#", "GPU", "GiB need/has", "throughput", "price", "perf/$", "W", "setting", "why"]
+    if has_target:
+        cols.insert(5, "time to target")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("#", "throughput", "price", "perf/$", "power",
+                                                  "time to target") else "left",
+                     overflow="fold", no_wrap=c in ("GPU", "throughput"))
+    for i, o in enumerate(a.options, 1):
+        short = o.gpu.name.replace("NVIDIA GeForce ", "").replace("NVIDIA ", "")
+        name = short if o.gpus == 1 else f"{o.gpus}x {short}"
+        mem = o.estimate.memory
+        price = (f"${o.price_usd_per_h:.2f}/h" if o.price_usd_per_h else "-") if cloud else (
+            format_usd(o.price_usd) if o.price_usd else "-")
+        value = "-" if o.value is None else (
+            f"{o.value:,.0f}" if cloud else f"{o.value * 1000:,.2f}/k$")
+        need = f"{mem.per_gpu_bytes / 2**30:.1f}/{mem.capacity_bytes / 2**30:.0f}"
+        row = [str(i), name, need if o.fits else f"[red]{need}[/red]",
+               format_rate(o.throughput, o.unit), price, value,
+               f"{o.power_w:.0f}" if o.power_w else "-", o.setting, o.why]
+        if has_target:
+            row.insert(5, format_duration(o.time_to_target_s) if o.time_to_target_s else "-")
+        t.add_row(*row)
+    unit = "per $/h" if cloud else "per $1,000"
+    parts: list[Table | Text] = [t, Text(
+        f"perf/$ = {a.options[0].unit if a.options else 'throughput'} {unit}; price: "
+        + ("cheapest on-demand rate seen" if cloud else f"{a.constraints.market} price")
+        + "; every option uses its best batch size that fits.", style="dim")]
+    if a.excluded:
+        shown = "; ".join(f"{g}: {r}" for g, r in a.excluded) if show_excluded else \
+            f"{len(a.excluded)} left out by the constraints (--show-excluded lists them)"
+        parts.append(Text(shown, style="dim"))
+    return Group(*parts)
