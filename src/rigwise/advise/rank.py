@@ -314,7 +314,6 @@ def _time_to_target(model: Model, w: Workload, e: TrainEstimate | InferEstimate)
 
 def _why(gpu: Gpu, e: TrainEstimate | InferEstimate) -> str:
     need = e.memory.per_gpu_bytes
-    cap = gpu.memory_bytes
     if not e.fits:
         cards = "1 card" if e.gpus == 1 else f"{e.gpus} cards"
         return f"too small: needs {need / GIB:.1f} GiB/GPU on {cards}"

@@ -60,7 +60,8 @@ def _values(table: object) -> dict[str, float]:
 def default_efficiency() -> Efficiency:
     """The default efficiencies (the data file's ``[default]`` table)."""
     v = _values(_raw()["default"])
-    return Efficiency(**{k: (int(x) if k.startswith("tile") else float(x)) for k, x in v.items()})
+    floats = {k: float(x) for k, x in v.items() if not k.startswith("tile")}
+    return Efficiency(tile_m=int(v["tile_m"]), tile_n=int(v["tile_n"]), **floats)
 
 
 @dataclass(frozen=True, slots=True)

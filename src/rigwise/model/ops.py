@@ -109,7 +109,7 @@ def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: i
 
 def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     """Forward ops of the ``s.n_layers`` transformer layers (each op has ``count = layers``)."""
-    L, h, a, g, d, f = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head, s.ffn_hidden
+    L, h, a, g, d = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head
     t = p.batch * p.seq
     ab = p.act_bytes
     act = t * h * ab

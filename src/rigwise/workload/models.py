@@ -10,12 +10,13 @@ from rigwise.errors import CatalogError, ConfigFileError
 from rigwise.names import NameIndex
 from rigwise.workload.cnn import BUILDERS
 from rigwise.workload.from_hf import load_config_file
-from rigwise.workload.schema import Model, ModelFile
+from rigwise.workload.schema import CnnShape, Model, ModelFile, TransformerShape
 
 MODELS_DIR = Path(__file__).parent / "data" / "models"
 
 
 def _build(f: ModelFile) -> Model:
+    shape: TransformerShape | CnnShape
     if f.kind == "cnn":
         assert f.builder is not None
         shape = BUILDERS[f.builder](**f.builder_args)
@@ -56,7 +57,7 @@ def get_model(name: str) -> Model:
         UnknownNameError: no built-in model matches (the closest are listed).
         ConfigFileError: a path that cannot be read or parsed.
     """
-    looks_like_path = name.endswith(".json") or "/" in name and Path(name).exists()
+    looks_like_path = name.endswith(".json") or ("/" in name and Path(name).exists())
     if looks_like_path:
         path = Path(name)
         if path.is_dir():

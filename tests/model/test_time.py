@@ -1,0 +1,110 @@
+"""Time model: rooflines, FLOP counts, and behaviour users rely on."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigwise.catalog.load import catalog
+from rigwise.errors import InputError, UnsupportedError
+from rigwise.model.efficiency import default_efficiency
+from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.model.roofline import gemm_efficiency, make_device
+from rigwise.workload.models import builtin_models
+from rigwise.workload.params import count_params
+from rigwise.workload.schema import TransformerShape
+
+H100 = catalog().gpus["nvidia-h100-sxm5-80gb"]
+A100 = catalog().gpus["nvidia-a100-sxm4-80gb"]
+
+
+def test_training_flops_are_six_p_per_token_plus_attention() -> None:
+    """Kaplan et al. 2020: C ≈ 6·N per token; plus attention 6·L·s·h·(causal 1/2)·2."""
+    m = builtin_models()["llama-2-7b"]
+    shape = m.shape
+    assert isinstance(shape, TransformerShape)
+    b, s = 1, 2048
+    e = estimate_train(m, H100, TrainConfig(batch_size=b, seq_len=s))
+    p = count_params(shape)
+    dense = 6 * (p.total - p.embedding) * b * s
+    attention = 3 * 4 * b * s * s * shape.hidden * shape.n_layers / 2
+    assert e.model_flop_per_step == pytest.approx(dense + attention, rel=0.02)
+
+
+def test_gemm_efficiency_falls_for_small_and_ragged_shapes() -> None:
+    dev = make_device(H100, "bf16", default_efficiency())
+    big = gemm_efficiency(dev, 8192, 8192, 8192)
+    # torch matmul sweep on H100: 77-81 % of peak for 4096²-8192² (bench-tools.md §7)
+    assert 0.74 < big <= default_efficiency().gemm_tensor
+    assert gemm_efficiency(dev, 64, 64, 64) < 0.2 * big
+    # wave quantisation: 133 tiles on 132 SMs take two waves
+    ragged = gemm_efficiency(dev, 128 * 133, 128, 8192)
+    assert ragged < 0.55 * big
+
+
+def test_decode_is_bandwidth_bound_and_bounded_by_it() -> None:
+    m = builtin_models()["llama-2-7b"]
+    e = estimate_infer(m, A100, InferConfig(weights="f16", batch_size=1))
+    assert e.bottleneck == "memory bandwidth"
+    ceiling = A100.memory_bandwidth_bytes_per_s / (6.74e9 * 2)  # weights read once per token
+    assert 0.5 * ceiling < e.decode_tokens_per_s < ceiling
+
+
+def test_batching_raises_decode_throughput_and_prefill_is_faster_per_token() -> None:
+    m = builtin_models()["llama-3-8b"]
+    one = estimate_infer(m, H100, InferConfig(batch_size=1))
+    many = estimate_infer(m, H100, InferConfig(batch_size=32))
+    assert many.decode_tokens_per_s > 10 * one.decode_tokens_per_s
+    assert one.prefill_tokens_per_s > 20 * one.decode_tokens_per_s
+
+
+def test_quantised_weights_decode_faster() -> None:
+    m = builtin_models()["llama-2-7b"]
+    g = catalog().gpus["nvidia-rtx-4090"]
+    f16 = estimate_infer(m, g, InferConfig(weights="f16", engine="llama.cpp"))
+    q4 = estimate_infer(m, g, InferConfig(weights="q4_0", engine="llama.cpp"))
+    assert 2.5 < q4.decode_tokens_per_s / f16.decode_tokens_per_s < 3.6
+    assert q4.memory.weights_bytes == pytest.approx(6.74e9 * 4.5 / 8, rel=0.02)
+
+
+def test_newer_gpu_is_faster_and_mfu_is_plausible() -> None:
+    m = builtin_models()["gpt2-xl"]
+    cfg = TrainConfig(batch_size=8, seq_len=1024)
+    a, h = estimate_train(m, A100, cfg), estimate_train(m, H100, cfg)
+    assert h.samples_per_s > 2 * a.samples_per_s
+    for e in (a, h):
+        assert 0.3 < e.mfu < 0.8
+
+
+def test_not_fitting_is_an_answer() -> None:
+    m = builtin_models()["llama-2-70b"]
+    e = estimate_train(m, catalog().gpus["nvidia-rtx-4090"], TrainConfig(batch_size=1))
+    assert not e.fits
+    assert e.bottleneck == "memory capacity"
+    assert e.memory.per_gpu_bytes > 1e12
+
+
+def test_two_gpus_shard_a_model_one_cannot_hold() -> None:
+    m = builtin_models()["llama-3-8b"]
+    one = estimate_train(m, H100, TrainConfig(batch_size=1))
+    eight = estimate_train(m, H100, TrainConfig(batch_size=1, gpus=8))
+    assert not one.fits and eight.fits
+    assert "FSDP" in eight.parallelism
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({"batch_size": 0}, InputError),
+    ({"precision": "bf16"}, UnsupportedError),
+    ({"precision": "fp4x"}, UnsupportedError),
+    ({"seq_len": 100_000}, InputError),
+])
+def test_bad_training_input(kwargs: dict[str, object], error: type[Exception]) -> None:
+    v100 = catalog().gpus["nvidia-v100-sxm2-32gb"]
+    with pytest.raises(error):
+        estimate_train(builtin_models()["gpt2"], v100, TrainConfig(**kwargs))  # type: ignore[arg-type]
+
+
+def test_bad_inference_input() -> None:
+    with pytest.raises(InputError):
+        estimate_infer(builtin_models()["resnet50"], H100, InferConfig())
+    with pytest.raises(UnsupportedError):
+        estimate_infer(builtin_models()["gpt2"], H100, InferConfig(weights="q9_z"))
