@@ -312,14 +312,22 @@ def _time_to_target(model: Model, w: Workload, e: TrainEstimate | InferEstimate)
     return samples / e.samples_per_s if samples else None
 
 
+_STACK_CAVEAT = {"amd": "ROCm", "intel": "Gaudi software", "google": "XLA only",
+                 "apple": "Metal/MPS"}
+"""Non-CUDA software stacks: Dettmers (2023) warns that libraries (bitsandbytes, FlashAttention
+kernels) reach them late; the estimate assumes they work at NVIDIA-like efficiency."""
+
+
 def _why(gpu: Gpu, e: TrainEstimate | InferEstimate) -> str:
     need = e.memory.per_gpu_bytes
     if not e.fits:
         cards = "1 card" if e.gpus == 1 else f"{e.gpus} cards"
         return f"too small: needs {need / GIB:.1f} GiB/GPU on {cards}"
+    caveat = f"; {_STACK_CAVEAT[gpu.vendor]}: check library support" \
+        if gpu.vendor in _STACK_CAVEAT else ""
     if isinstance(e, TrainEstimate):
-        return f"{e.bottleneck}-bound, MFU {e.mfu:.0%}"
-    return f"decode {e.bottleneck}-bound"
+        return f"{e.bottleneck}-bound, MFU {e.mfu:.0%}{caveat}"
+    return f"decode {e.bottleneck}-bound{caveat}"
 
 
 def with_gpus(c: Constraints, n: int) -> Constraints:
