@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from rigwise import units
+from rigwise.catalog.load import catalog
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import default_efficiency, engine_efficiency, engines, overheads
@@ -175,11 +177,19 @@ def _link_bytes_per_s(gpu: Gpu) -> tuple[float, float, str]:
         return (gpu.scaleup_bytes_per_s_per_direction * o.busbw_efficiency, o.latency_nvlink_s,
                 gpu.scaleup_fabric)
     gen, lanes = gpu.pcie_gen or 4, gpu.pcie_lanes or 16
-    per_lane = {1: 0.25e9, 2: 0.5e9, 3: 0.985e9, 4: 1.969e9, 5: 3.938e9, 6: 7.563e9}.get(gen, 2e9)
+    per_lane = _pcie_lane_bytes_per_s(gen)
     bw = per_lane * lanes * o.busbw_efficiency
     if not gpu.p2p:
         bw *= o.no_p2p_factor
     return bw, o.latency_pcie_s, f"PCIe {gen}.0 x{lanes}" + ("" if gpu.p2p else " without P2P")
+
+
+def _pcie_lane_bytes_per_s(gen: int) -> float:
+    """Per-lane, per-direction PCIe bandwidth of generation ``gen`` from the catalog."""
+    for link in catalog().interconnects["pcie"].generation:
+        if link.name == f"PCIe {gen}.0":
+            return units.gb_per_s_to_bytes_per_s(link.gb_per_s_per_direction)
+    raise KeyError(f"no PCIe {gen}.0 in the catalog")
 
 
 def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
