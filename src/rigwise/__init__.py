@@ -28,8 +28,9 @@ from rigwise.model.estimate import (
     estimate_train,
 )
 from rigwise.model.memory import MemoryBreakdown
+from rigwise.workload.from_torch import from_torch
 from rigwise.workload.models import builtin_models, get_model
-from rigwise.workload.schema import CnnShape, Model, TransformerShape
+from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,7 @@ __all__ = [
     "Model",
     "Option",
     "RigwiseError",
+    "TracedShape",
     "TrainConfig",
     "TrainEstimate",
     "TransformerShape",
@@ -61,5 +63,6 @@ __all__ = [
     "catalog",
     "estimate_infer",
     "estimate_train",
+    "from_torch",
     "get_model",
 ]

@@ -10,7 +10,7 @@ from rich.table import Table
 from rigwise.cli.common import console, model_by_name, print_json
 from rigwise.workload.models import builtin_models
 from rigwise.workload.params import count_params
-from rigwise.workload.schema import Model, TransformerShape
+from rigwise.workload.schema import CnnShape, Model, TransformerShape
 
 app = typer.Typer(help="Browse the built-in models.", no_args_is_help=True)
 
@@ -27,8 +27,10 @@ def _summary(m: Model) -> dict[str, object]:
     if isinstance(s, TransformerShape):
         out["shape"] = s.model_dump()
         out["active_params"] = count_params(s).active
-    else:
+    elif isinstance(s, CnnShape):
         out["shape"] = {"kind": "cnn", "layers": len(s.layers), "image_size": s.image_size}
+    else:
+        out["shape"] = {"kind": "traced", "kernels": len(s.ops)}
     return out
 
 

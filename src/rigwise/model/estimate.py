@@ -25,12 +25,25 @@ from rigwise.catalog.load import catalog
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import default_efficiency, engine_efficiency, engines, overheads
-from rigwise.model.memory import MemoryBreakdown, infer_memory, kv_cache_bytes, train_memory
-from rigwise.model.ops import Op, PassSpec, cnn_forward, memory, transformer_forward
+from rigwise.model.memory import (
+    MemoryBreakdown,
+    infer_memory,
+    kv_cache_bytes,
+    train_memory,
+    weights_bytes_train,
+)
+from rigwise.model.ops import (
+    Op,
+    PassSpec,
+    cnn_forward,
+    memory,
+    traced_forward,
+    transformer_forward,
+)
 from rigwise.model.precision import WeightFormat, train_precision, weight_format
 from rigwise.model.roofline import Device, make_device, op_time
 from rigwise.workload.params import count_params, layer_linear_weights
-from rigwise.workload.schema import CnnShape, Model, TransformerShape
+from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
 
 TRAIN_TASKS = ("train", "finetune", "lora", "qlora")
 
@@ -209,9 +222,12 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     dev = make_device(gpu, prec.matmul, eff)
     shape = model.shape
     peft = cfg.task in ("lora", "qlora")
-    if isinstance(shape, CnnShape):
+    if isinstance(shape, CnnShape | TracedShape):
         if peft:
-            raise InputError(f"{cfg.task} applies to transformers; {model.name} is a CNN")
+            raise InputError(f"{cfg.task} needs a transformer shape; {model.name} has none "
+                             "(use a built-in model or a config.json)")
+        if isinstance(shape, TracedShape):
+            return _train_traced(model, gpu, cfg, dev, shape)
         return _train_cnn(model, gpu, cfg, dev, shape)
     seq = _seq_len(model, shape, cfg.seq_len)
     ckpt = cfg.checkpointing if cfg.checkpointing is not None else cfg.task == "qlora"
@@ -331,6 +347,26 @@ def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
     parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
     return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
                           None, False, 1, parallelism, tokens=False)
+
+
+def _train_traced(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
+                  shape: TracedShape) -> TrainEstimate:
+    """A training step of a traced module: its own kernels, forward and backward."""
+    prec = train_precision(cfg.precision, gpu)
+    fwd = traced_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+    frozen = float(shape.params - shape.trainable)
+    mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
+                       params=float(shape.trainable), linear_params=float(shape.trainable),
+                       lora_params=0.0, forward=fwd, checkpointing=False,
+                       layer_input_bytes=0.0, n_layers=1, capacity_bytes=gpu.memory_bytes)
+    # frozen parameters are weights only: no gradient, no optimizer state
+    mem = replace(mem, weights_bytes=mem.weights_bytes + weights_bytes_train(
+        "train", prec.name, frozen, frozen, 0.0))
+    parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
+    seq = shape.tokens_per_sample or None
+    return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem,
+                          float(shape.trainable), seq, False, 1, parallelism,
+                          tokens=shape.tokens_per_sample > 0)
 
 
 def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from rigwise.workload.schema import CnnShape, TransformerShape
+from rigwise.workload.schema import CnnShape, TracedShape, TransformerShape
 
 OpKind = Literal["gemm", "conv", "attention", "memory"]
 
@@ -252,4 +252,25 @@ def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -
             ops.append(memory(layer.name, 2 * out_b, out_b))
         else:  # bn, relu
             ops.append(memory(layer.name, out_b, out_b, saved=out_b))
+    return ops
+
+
+def traced_forward(shape: TracedShape, batch: int, act_bytes: float, w_bytes: float) -> list[Op]:
+    """Forward ops of a traced module (:mod:`rigwise.workload.from_torch`) for ``batch``.
+
+    The trace counts elements; ``act_bytes`` and ``w_bytes`` give their size in the
+    precision of the run. All ops count as outside repeated layers (no recomputation).
+    """
+    ops: list[Op] = []
+    for t in shape.ops:
+        count = max(1, round(t.count.at(batch)))
+        weight = t.weight_elems * w_bytes / count
+        is_gemm = t.kind in ("gemm", "conv")
+        ops.append(Op(
+            t.name, t.kind, t.flop.at(batch) / count,
+            t.act_elems.at(batch) * act_bytes / count + weight, count,
+            round(t.m.at(batch)) if is_gemm else 0, round(t.n.at(batch)) if is_gemm else 0,
+            round(t.k.at(batch)) if is_gemm else 0,
+            saved_bytes=t.saved_elems.at(batch) * act_bytes / count, frozen=t.frozen,
+            layer=False, weight_bytes=weight))
     return ops

@@ -154,6 +154,58 @@ class CnnShape:
 
 
 @dataclass(frozen=True, slots=True)
+class Lin:
+    """A quantity linear in the batch size: ``at(b) = base + per_sample·b``."""
+
+    base: float
+    per_sample: float
+
+    def at(self, batch: int) -> float:
+        """The value for ``batch`` samples."""
+        return self.base + self.per_sample * batch
+
+
+@dataclass(frozen=True, slots=True)
+class TracedOp:
+    """One kernel of a forward pass traced from a PyTorch module, as a function of batch.
+
+    ``kind`` gemm/conv: an (implicit) GEMM ``(m x k) @ (k x n)`` repeated ``count`` times
+    (batched matmuls, grouped convolutions); attention: a fused attention kernel; memory: any
+    other kernel, memory-bound. ``act_elems``: activation elements read and written;
+    ``weight_elems``: parameter elements read; ``saved_elems``: activation elements autograd
+    keeps for the backward pass after this op. ``frozen``: its weight gets no gradient.
+    """
+
+    name: str
+    kind: Literal["gemm", "conv", "attention", "memory"]
+    flop: Lin
+    act_elems: Lin
+    weight_elems: float
+    m: Lin
+    n: Lin
+    k: Lin
+    count: Lin
+    saved_elems: Lin
+    frozen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TracedShape:
+    """A model traced from an ``nn.Module`` (:func:`rigwise.workload.from_torch.from_torch`).
+
+    ``ops``: the forward kernels in order; ``params``/``trainable``: parameter counts;
+    ``flop_counter``: forward FLOP per sample as ``torch.utils.flop_counter`` counts them;
+    ``tokens_per_sample``: tokens in one sample (0 when samples are not token sequences).
+    """
+
+    ops: tuple[TracedOp, ...]
+    params: int
+    trainable: int
+    flop_counter: Lin
+    tokens_per_sample: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Model:
     """A named model: its shape and where the shape comes from.
 
@@ -163,7 +215,7 @@ class Model:
     id: str
     name: str
     aliases: tuple[str, ...]
-    shape: TransformerShape | CnnShape
+    shape: TransformerShape | CnnShape | TracedShape
     source: ModelSource
     published_params: float | None = None
     default_seq_len: int | None = None
