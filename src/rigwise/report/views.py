@@ -1,0 +1,322 @@
+"""Page views of results: the titles, key figures, tables, notes and sources that the HTML
+report and the web app show, built from the ``--json`` dicts of the commands.
+
+A view is a plain dict (rendered by the Jinja templates in ``report/templates``):
+
+* ``title``, ``subtitle``: strings;
+* ``figures``: key figures, ``{"label", "value", "range"}`` (``range`` is the low-high
+  interval where the result has ``*_low``/``*_high`` fields, else None);
+* ``tables``: ``{"title", "columns", "numeric" (column indexes), "rows", "note"}``, a cell
+  being a string or ``{"text", "href"}``;
+* ``assumptions``: strings; ``sources``: ``{"what", "title", "url", "as_of"}``.
+
+No I/O beyond the built-in catalog; quantities arrive in SI units and are formatted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from rigwise.catalog.load import catalog
+from rigwise.errors import InputError
+from rigwise.units import GIB, format_bytes, format_duration, format_rate, format_usd
+
+Linker = Callable[[Mapping[str, Any]], str | None]
+"""Maps an advice option to the URL of its estimate page (web), or None (report)."""
+
+KINDS = ("advise", "estimate-train", "estimate-infer", "scale", "doctor", "bench")
+
+
+def detect_kind(data: Mapping[str, Any]) -> str:
+    """Which command produced ``data`` (one of :data:`KINDS`).
+
+    An explicit ``kind`` or ``command`` field wins; otherwise the shape decides.
+
+    Raises:
+        InputError: the dict matches no known result.
+    """
+    explicit = data.get("kind") or data.get("command")
+    if isinstance(explicit, str):
+        k = explicit.replace(" ", "-").lower()
+        if k in KINDS:
+            return k
+        if k.startswith("bench"):
+            return "bench"
+    if "options" in data and "constraints" in data:
+        return "advise"
+    if "prefill" in data and "decode" in data:
+        return "estimate-infer"
+    if "step_time_s" in data and "memory" in data:
+        return "estimate-train"
+    if any(k in data for k in ("curve", "plans")):
+        return "scale"
+    if any(k in data for k in ("results", "measurements", "runs")):
+        return "bench"
+    if any(k in data for k in ("checks", "verdicts", "driver", "cpu")):
+        return "doctor"
+    raise InputError("not a rigwise result: expected the --json output of advise, estimate, "
+                     "scale, doctor or bench")
+
+
+def _get(d: Mapping[str, Any], path: str) -> Any:
+    cur: Any = d
+    for part in path.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def figure(d: Mapping[str, Any], path: str, label: str,
+           fmt: Callable[[float], str]) -> dict[str, Any] | None:
+    """A key figure at ``path`` (dotted) with its ``_low``/``_high`` interval if present."""
+    v = _get(d, path)
+    if v is None:
+        return None
+    lo, hi = _get(d, f"{path}_low"), _get(d, f"{path}_high")
+    rng = f"{fmt(lo)} – {fmt(hi)}" if isinstance(lo, int | float) and isinstance(
+        hi, int | float) else None
+    return {"label": label, "value": fmt(v) if isinstance(v, int | float) else str(v),
+            "range": rng}
+
+
+def _figures(items: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    return [f for f in items if f is not None]
+
+
+def gpu_sources(gpu_ids: Iterable[str]) -> list[dict[str, str]]:
+    """The catalog sources of the GPUs shown, one row per distinct document."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    gpus = catalog().gpus
+    for gid in dict.fromkeys(gpu_ids):
+        g = gpus.get(gid)
+        if g is None:
+            continue
+        for s in g.sources.values():
+            if s.url in seen:
+                continue
+            seen.add(s.url)
+            out.append({"what": g.name, "title": s.title, "url": s.url,
+                        "as_of": s.as_of.isoformat()})
+    return out
+
+
+def model_source(model_id: str | None) -> list[dict[str, str]]:
+    """The source of a built-in model's shape (empty for models from files)."""
+    from rigwise.workload.models import builtin_models
+
+    m = builtin_models().get(model_id or "")
+    if m is None:
+        return []
+    return [{"what": m.name, "title": m.source.title, "url": m.source.url,
+             "as_of": m.source.as_of.isoformat()}]
+
+
+def _model_name(model_id: str | None) -> str:
+    from rigwise.workload.models import builtin_models
+
+    m = builtin_models().get(model_id or "")
+    return m.name if m else str(model_id)
+
+
+def _gpu_name(gpu_id: str) -> str:
+    g = catalog().gpus.get(gpu_id)
+    return g.name if g else gpu_id
+
+
+def gib(n_bytes: float) -> str:
+    """Bytes as GiB with one decimal."""
+    return f"{n_bytes / GIB:.1f} GiB"
+
+
+TASK_NAMES = {"train": "training", "finetune": "full fine-tuning", "lora": "LoRA fine-tuning",
+              "qlora": "QLoRA fine-tuning", "infer": "inference"}
+
+
+def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str, Any]:
+    """The view of ``rigwise advise --json``."""
+    cloud = a.get("market") == "cloud"
+    c = a.get("constraints") or {}
+    options = a.get("options", [])
+    rows = []
+    for i, o in enumerate(options, 1):
+        name = o["name"] if o["gpus"] == 1 else f"{o['gpus']}x {o['name']}"
+        href = link(o) if link else None
+        price = o["price"]["usd_per_h"] if cloud else o["price"]["usd"]
+        shown_price = "-" if not price else (f"${price:.2f}/h" if cloud else format_usd(price))
+        value = o.get("throughput_per_usd")
+        shown_value = "-" if value is None else (
+            f"{value:,.0f}" if cloud else f"{value * 1000:,.1f}")
+        mem = o["memory"]
+        need = f"{mem['per_gpu_bytes'] / GIB:.1f} / {mem['capacity_bytes'] / GIB:.0f}"
+        thr = figure(o, "throughput.value", "", lambda v, u=o["throughput"]["unit"]:
+                     format_rate(v, u))
+        rows.append([str(i), {"text": name, "href": href} if href else name,
+                     need if o["fits"] else {"text": need, "cls": "bad"},
+                     (thr or {}).get("value", "-") + (
+                         f" ({thr['range']})" if thr and thr["range"] else ""),
+                     shown_price, shown_value,
+                     f"{o['power_w']:.0f}" if o.get("power_w") else "-",
+                     o.get("setting", ""), o.get("why", "")])
+    unit = options[0]["throughput"]["unit"] if options else "throughput"
+    per = "per $/h" if cloud else "per $1k"
+    table = {"title": "ranked options", "columns": [
+        "#", "GPU", "GiB need / has", "throughput", "price", f"{unit} {per}", "W", "setting",
+        "why"], "numeric": [0, 2, 3, 4, 5, 6], "rows": rows,
+        "note": f"{unit} {per}: throughput per " + (
+            "dollar-hour at the cheapest on-demand rate seen" if cloud else
+            f"$1,000 of {a.get('market', 'new')} price") +
+        "; every option uses its best batch size that fits."}
+    tables = [table]
+    if a.get("excluded"):
+        tables.append({"title": f"left out ({len(a['excluded'])})", "columns": ["GPU", "why"],
+                       "numeric": [], "rows": [[_gpu_name(x["gpu"]), x["reason"]]
+                                               for x in a["excluded"]],
+                       "note": None, "collapsed": True})
+    best = next((o for o in options if o["fits"]), None)
+    fastest = max((o for o in options if o["fits"]),
+                  key=lambda o: o["throughput"]["value"], default=None)
+    figs: list[dict[str, Any]] = []
+    if best:
+        v = best.get("throughput_per_usd")
+        figs.append({"label": "best value", "value": short_option(best), "range": None,
+                     "note": None if v is None else (
+                         f"{v:,.0f} {unit} per $/h" if cloud else
+                         f"{v * 1000:,.0f} {unit} per $1k")})
+    if fastest:
+        figs.append({"label": "fastest shown", "value": short_option(fastest), "range": None,
+                     "note": format_rate(fastest["throughput"]["value"], unit)})
+    figs.append({"label": "options shown", "value": str(len(options)), "range": None})
+    assumptions = list(options[0]["estimate"].get("assumptions", [])) if options else []
+    assumptions.append("prices: " + ("cheapest recent on-demand rate per GPU-hour" if cloud
+                                     else f"latest {a.get('market', 'new')} price per card"))
+    budget = c.get("budget_usd")
+    subtitle = f"{a.get('market', 'new')} market" + (f", budget {format_usd(budget)}"
+                                                     if budget else "")
+    return {"kind": "advise",
+            "title": f"{TASK_NAMES.get(a.get('task', ''), a.get('task', ''))} of "
+                     f"{_model_name(a.get('model'))}",
+            "subtitle": subtitle, "figures": figs, "tables": tables,
+            "assumptions": assumptions,
+            "sources": model_source(a.get("model")) + gpu_sources(o["gpu"] for o in options)}
+
+
+def short_option(o: Mapping[str, Any]) -> str:
+    """``"2x RTX 3090"``: an option's card count and short name."""
+    from rigwise.report.charts import short_name
+
+    name = short_name(str(o["name"]))
+    return name if o["gpus"] == 1 else f"{o['gpus']}x {name}"
+
+
+def _memory_table(e: Mapping[str, Any]) -> dict[str, Any]:
+    mem = e["memory"]
+    rows = [[label, format_bytes(v)] for key, label in (
+        ("weights_bytes", "weights"), ("gradients_bytes", "gradients"),
+        ("optimizer_bytes", "optimizer states"), ("activations_bytes", "activations"),
+        ("kv_cache_bytes", "KV cache"), ("overhead_bytes", "framework overhead"))
+        if (v := mem["breakdown"].get(key))]
+    rows.append([{"text": "total", "cls": "strong"},
+                 {"text": f"{format_bytes(mem['per_gpu_bytes'])} of "
+                          f"{format_bytes(mem['capacity_bytes'])}",
+                  "cls": "strong" if e.get("fits") else "bad"}])
+    return {"title": "memory per GPU", "columns": ["part", "size"], "numeric": [1],
+            "rows": rows, "note": None}
+
+
+def train_view(e: Mapping[str, Any]) -> dict[str, Any]:
+    """The view of ``rigwise estimate train --json``."""
+    figs = _figures([
+        {"label": "fits", "value": "yes" if e["fits"] else "no", "range": None},
+        figure(e, "step_time_s", "step time", format_duration),
+        figure(e, "throughput.samples_per_s", "samples/s", lambda v: format_rate(v, "")),
+        figure(e, "throughput.tokens_per_s", "tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "mfu", "MFU", lambda v: f"{v:.0%}"),
+        {"label": "bottleneck", "value": e.get("bottleneck", "-"), "range": None},
+    ])
+    shares = e.get("time_breakdown_s") or {}
+    total = sum(v or 0 for v in shares.values()) or 1.0
+    time_table = {"title": "where the step time goes", "columns": ["part", "time", "share"],
+                  "numeric": [1, 2], "note": None,
+                  "rows": [[k, format_duration(v), f"{v / total:.0%}"]
+                           for k, v in shares.items() if v]}
+    seq = f", sequence {e['seq_len']}" if e.get("seq_len") else ""
+    return {"kind": "estimate-train",
+            "title": f"{TASK_NAMES.get(e.get('task', ''), e.get('task'))} of "
+                     f"{_model_name(e.get('model'))} on {e['gpus']} x {_gpu_name(e['gpu'])}",
+            "subtitle": f"{e.get('precision')}, batch {e.get('batch_size')} per GPU{seq}, "
+                        f"{e.get('parallelism')}"
+                        + (", activation checkpointing" if e.get("checkpointing") else ""),
+            "figures": figs, "tables": [_memory_table(e), time_table],
+            "assumptions": list(e.get("assumptions", [])),
+            "sources": model_source(e.get("model")) + gpu_sources([e["gpu"]])}
+
+
+def infer_view(e: Mapping[str, Any]) -> dict[str, Any]:
+    """The view of ``rigwise estimate infer --json``."""
+    figs = _figures([
+        {"label": "fits", "value": "yes" if e["fits"] else "no", "range": None},
+        figure(e, "decode.tokens_per_s", "decode tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "decode.time_per_token_s", "time per token", format_duration),
+        figure(e, "prefill.tokens_per_s", "prefill tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "prefill.time_s", "prefill time", format_duration),
+        {"label": "bottleneck (decode)", "value": e.get("bottleneck", "-"), "range": None},
+    ])
+    return {"kind": "estimate-infer",
+            "title": f"inference of {_model_name(e.get('model'))} on {e['gpus']} x "
+                     f"{_gpu_name(e['gpu'])}",
+            "subtitle": f"weights {e.get('weights')}, batch {e.get('batch_size')}, prompt "
+                        f"{e.get('prompt_tokens')}, output {e.get('output_tokens')} tokens, "
+                        f"engine {e.get('engine')}, {e.get('parallelism')}",
+            "figures": figs, "tables": [_memory_table(e)],
+            "assumptions": list(e.get("assumptions", [])),
+            "sources": model_source(e.get("model")) + gpu_sources([e["gpu"]])}
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}"
+    if isinstance(v, Mapping | list):
+        import json
+
+        text = json.dumps(v)
+        return text if len(text) < 120 else text[:117] + "..."
+    return "-" if v is None else str(v)
+
+
+def generic_view(data: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A view of any other result (scale, doctor, bench): scalars as key figures, lists of
+    objects as tables, ``assumptions`` and the sources of any ``gpu`` ids found."""
+    figs = [{"label": k.replace("_", " "), "value": _cell(v), "range": None}
+            for k, v in data.items()
+            if isinstance(v, str | int | float | bool) and not k.endswith(("_low", "_high"))]
+    tables = []
+    gpu_ids: list[str] = []
+    for k, v in data.items():
+        if isinstance(v, list) and v and all(isinstance(r, Mapping) for r in v):
+            cols = list(dict.fromkeys(c for r in v for c in r))[:10]
+            tables.append({"title": k.replace("_", " "), "columns": cols, "note": None,
+                           "numeric": [i for i, c in enumerate(cols)
+                                       if isinstance(v[0].get(c), int | float)],
+                           "rows": [[_cell(r.get(c)) for c in cols] for r in v]})
+            gpu_ids += [str(r["gpu"]) for r in v if isinstance(r.get("gpu"), str)]
+    if isinstance(data.get("gpu"), str):
+        gpu_ids.insert(0, data["gpu"])
+    return {"kind": kind, "title": f"rigwise {kind}", "subtitle": "", "figures": figs[:12],
+            "tables": tables, "assumptions": [str(x) for x in data.get("assumptions", [])],
+            "sources": gpu_sources(gpu_ids)}
+
+
+def view(data: Mapping[str, Any], kind: str | None = None, *,
+         link: Linker | None = None) -> dict[str, Any]:
+    """The view of any result; ``kind`` None detects it (:func:`detect_kind`)."""
+    kind = kind or detect_kind(data)
+    if kind == "advise":
+        return advice_view(data, link=link)
+    if kind == "estimate-train":
+        return train_view(data)
+    if kind == "estimate-infer":
+        return infer_view(data)
+    return generic_view(data, kind)
