@@ -15,6 +15,7 @@ No I/O beyond the built-in catalog; quantities arrive in SI units and are format
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -126,6 +127,10 @@ def _gpu_name(gpu_id: str) -> str:
     return g.name if g else gpu_id
 
 
+def _rate(v: float, *, unit: str) -> str:
+    return format_rate(v, unit)
+
+
 def gib(n_bytes: float) -> str:
     """Bytes as GiB with one decimal."""
     return f"{n_bytes / GIB:.1f} GiB"
@@ -151,8 +156,8 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
             f"{value:,.0f}" if cloud else f"{value * 1000:,.1f}")
         mem = o["memory"]
         need = f"{mem['per_gpu_bytes'] / GIB:.1f} / {mem['capacity_bytes'] / GIB:.0f}"
-        thr = figure(o, "throughput.value", "", lambda v, u=o["throughput"]["unit"]:
-                     format_rate(v, u))
+        unit_o = str(o["throughput"]["unit"])
+        thr = figure(o, "throughput.value", "", functools.partial(_rate, unit=unit_o))
         rows.append([str(i), {"text": name, "href": href} if href else name,
                      need if o["fits"] else {"text": need, "cls": "bad"},
                      (thr or {}).get("value", "-") + (
@@ -162,7 +167,7 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
                      o.get("setting", ""), o.get("why", "")])
     unit = options[0]["throughput"]["unit"] if options else "throughput"
     per = "per $/h" if cloud else "per $1k"
-    table = {"title": "ranked options", "columns": [
+    table: dict[str, Any] = {"title": "ranked options", "columns": [
         "#", "GPU", "GiB need / has", "throughput", "price", f"{unit} {per}", "W", "setting",
         "why"], "numeric": [0, 2, 3, 4, 5, 6], "rows": rows,
         "note": f"{unit} {per}: throughput per " + (
@@ -213,7 +218,7 @@ def short_option(o: Mapping[str, Any]) -> str:
 
 def _memory_table(e: Mapping[str, Any]) -> dict[str, Any]:
     mem = e["memory"]
-    rows = [[label, format_bytes(v)] for key, label in (
+    rows: list[list[Any]] = [[label, format_bytes(v)] for key, label in (
         ("weights_bytes", "weights"), ("gradients_bytes", "gradients"),
         ("optimizer_bytes", "optimizer states"), ("activations_bytes", "activations"),
         ("kv_cache_bytes", "KV cache"), ("overhead_bytes", "framework overhead"))
