@@ -13,6 +13,7 @@ from rigwise.cli import advise as advise_cmd
 from rigwise.cli import estimate as estimate_cmd
 from rigwise.cli import gpus as gpus_cmd
 from rigwise.cli import models as models_cmd
+from rigwise.cli import validate as validate_cmd
 from rigwise.errors import InputError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app.add_typer(gpus_cmd.app, name="gpus")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.command("advise")(advise_cmd.advise)
+app.command("validate")(validate_cmd.validate)
 
 
 def run() -> None:

@@ -6,7 +6,9 @@ The values and their sources live in the data file; this module only loads them.
 from __future__ import annotations
 
 import functools
+import importlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rigwise.catalog.load import DATA_DIR
@@ -56,12 +58,78 @@ def _values(table: object) -> dict[str, float]:
     return {k: v["value"] for k, v in table.items()}
 
 
+def _build(v: dict[str, float]) -> Efficiency:
+    floats = {k: float(x) for k, x in v.items() if not k.startswith("tile")}
+    return Efficiency(tile_m=int(v["tile_m"]), tile_n=int(v["tile_n"]), **floats)
+
+
 @functools.cache
 def default_efficiency() -> Efficiency:
     """The default efficiencies (the data file's ``[default]`` table)."""
+    return _build(_values(_raw()["default"]))
+
+
+def arch_key(architecture: str) -> str:
+    """The key of an architecture in the data file: lower case, letters and digits only
+    (``"Ada Lovelace"`` -> ``adalovelace``, ``"CDNA 3"`` -> ``cdna3``)."""
+    return "".join(ch for ch in architecture.lower() if ch.isalnum())
+
+
+def _table(name: str) -> dict[str, object]:
+    table = _raw().get(name, {})
+    assert isinstance(table, dict)
+    return table
+
+
+@functools.cache
+def _published(vendor: str, architecture: str) -> tuple[dict[str, float], bool]:
+    """Default, then ``[vendor.V]``, then ``[arch.A]`` values; and whether the architecture's
+    table says its values were measured on that architecture (``measured = true``)."""
     v = _values(_raw()["default"])
-    floats = {k: float(x) for k, x in v.items() if not k.startswith("tile")}
-    return Efficiency(tile_m=int(v["tile_m"]), tile_n=int(v["tile_n"]), **floats)
+    arch_t = _table("arch").get(arch_key(architecture))
+    for t in (_table("vendor").get(vendor), arch_t):
+        if isinstance(t, dict):
+            v.update(_values({k: x for k, x in t.items() if isinstance(x, dict)}))
+    return v, isinstance(arch_t, dict) and bool(arch_t.get("measured"))
+
+
+@functools.cache
+def _calibration_reader() -> Callable[[str], dict[str, float] | None] | None:
+    try:
+        module = importlib.import_module("rigwise.bench.calibrate")
+    except ImportError:
+        return None
+    reader: Callable[[str], dict[str, float] | None] = module.calibrated_efficiency
+    return reader
+
+
+def _calibrated(architecture: str) -> dict[str, float] | None:
+    """Efficiencies fitted by ``rigwise calibrate`` on this machine, if any."""
+    reader = _calibration_reader()
+    found = reader(architecture) if reader else None
+    return {k: float(x) for k, x in found.items() if k in Efficiency.__slots__} if found else None
+
+
+def efficiency_for(vendor: str, architecture: str) -> Efficiency:
+    """Efficiencies for a GPU of ``vendor`` and ``architecture``: the published defaults,
+    overridden per vendor and per architecture (``catalog/data/efficiency``), then by the
+    user's own calibration (``rigwise calibrate``) where there is one."""
+    v, _ = _published(vendor, architecture)
+    local = _calibrated(architecture)
+    return _build({**v, **local}) if local else _cached_build(vendor, architecture)
+
+
+@functools.cache
+def _cached_build(vendor: str, architecture: str) -> Efficiency:
+    return _build(_published(vendor, architecture)[0])
+
+
+def calibration_basis(architecture: str, vendor: str = "") -> str:
+    """``calibrated`` when efficiencies for ``architecture`` come from measurements on that
+    architecture (ours or the user's), else ``blind``."""
+    if _calibrated(architecture):
+        return "calibrated"
+    return "calibrated" if _published(vendor, architecture)[1] else "blind"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,13 @@ from rigwise import units
 from rigwise.catalog.load import catalog
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
-from rigwise.model.efficiency import default_efficiency, engine_efficiency, engines, overheads
+from rigwise.model.efficiency import (
+    calibration_basis,
+    efficiency_for,
+    engine_efficiency,
+    engines,
+    overheads,
+)
 from rigwise.model.memory import (
     MemoryBreakdown,
     infer_memory,
@@ -42,6 +48,7 @@ from rigwise.model.ops import (
 )
 from rigwise.model.precision import WeightFormat, train_precision, weight_format
 from rigwise.model.roofline import Device, make_device, op_time
+from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
 
@@ -99,6 +106,19 @@ class TrainEstimate:
     parallelism: str
     checkpointing: bool
     assumptions: tuple[str, ...] = field(default=())
+    basis: str = "blind"
+    interval: Interval | None = None
+    memory_interval: Interval | None = None
+
+    def samples_per_s_range(self) -> tuple[float, float] | None:
+        """(low, high) samples/s from the validation residuals, or None without them."""
+        return self.interval.bounds(self.samples_per_s) if self.interval else None
+
+    def per_gpu_bytes_range(self) -> tuple[float, float] | None:
+        """(low, high) memory per GPU in bytes from the validation residuals, or None."""
+        if self.memory_interval is None:
+            return None
+        return self.memory_interval.bounds(self.memory.per_gpu_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +151,21 @@ class InferEstimate:
     bottleneck: str
     parallelism: str
     assumptions: tuple[str, ...] = field(default=())
+    basis: str = "blind"
+    prefill_interval: Interval | None = None
+    decode_interval: Interval | None = None
+
+    def prefill_tokens_per_s_range(self) -> tuple[float, float] | None:
+        """(low, high) prefill tokens/s from the validation residuals, or None."""
+        if self.prefill_interval is None:
+            return None
+        return self.prefill_interval.bounds(self.prefill_tokens_per_s)
+
+    def decode_tokens_per_s_range(self) -> tuple[float, float] | None:
+        """(low, high) decode tokens/s from the validation residuals, or None."""
+        if self.decode_interval is None:
+            return None
+        return self.decode_interval.bounds(self.decode_tokens_per_s)
 
 
 def _positive(name: str, value: int) -> None:
@@ -152,17 +187,29 @@ def _time_ops(dev: Device, ops: list[Op], launch_s: float) -> TimeShares:
 
 
 def _backward(ops: list[Op]) -> list[Op]:
+    """Backward kernels of a forward pass (Op is built directly: ``dataclasses.replace`` was
+    half the time of an estimate).
+
+    A GEMM ``(m x k)(k x n)`` has a data-gradient GEMM ``(m x n)(n x k)`` and, unless its weight
+    is frozen, a weight-gradient GEMM ``(k x m)(m x n)``: twice the forward FLOPs (Narayanan
+    et al. 2021, §5.1). Attention backward costs 2.5x its forward (FlashAttention-2 §3.2:
+    five matmuls instead of two); memory-bound kernels read and write twice as much.
+    """
     out: list[Op] = []
+    append = out.append
     for op in ops:
         if op.kind in ("gemm", "conv"):
-            dgrad = replace(op, name=f"{op.name}.dgrad", m=op.m, n=op.k, k=op.n)
-            out.append(dgrad)
+            append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.m, op.k, op.n,
+                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
             if not op.frozen:
-                out.append(replace(op, name=f"{op.name}.wgrad", m=op.k, n=op.n, k=op.m))
+                append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.k, op.n, op.m,
+                          op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
         elif op.kind == "attention":
-            out.append(replace(op, name="attention.bwd", flop=op.flop * 2.5, bytes=op.bytes * 2))
+            append(Op(op.name, op.kind, op.flop * 2.5, op.bytes * 2, op.count, op.m, op.n,
+                      op.k, op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
         else:
-            out.append(replace(op, name=f"{op.name}.bwd", bytes=op.bytes * 2))
+            append(Op(op.name, op.kind, op.flop, op.bytes * 2, op.count, op.m, op.n, op.k,
+                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
     return out
 
 
@@ -218,7 +265,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     prec = train_precision(cfg.precision, gpu)
-    eff = default_efficiency()
+    eff = efficiency_for(gpu.vendor, gpu.architecture)
     dev = make_device(gpu, prec.matmul, eff)
     shape = model.shape
     peft = cfg.task in ("lora", "qlora")
@@ -317,7 +364,10 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         tokens_per_s=samples * seq if (tokens and seq) else None, mfu=mfu,
         model_flop_per_step=model_flop * cfg.gpus, bottleneck=_bottleneck(shares, mem.fits),
         shares=shares, parallelism=parallelism, checkpointing=ckpt,
-        assumptions=tuple(assumptions))
+        assumptions=tuple(assumptions),
+        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        interval=lookup("train" if cfg.gpus == 1 else "multi-gpu", gpu.architecture),
+        memory_interval=lookup("memory", gpu.architecture))
 
 
 def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
@@ -394,7 +444,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
                          f"{shape.max_seq_len}")
     eng = engine_efficiency(cfg.engine)
-    eff = default_efficiency()
+    eff = efficiency_for(gpu.vendor, gpu.architecture)
     dev = make_device(gpu, fmt.compute, eff, memory_efficiency=eng.memory)
     n = cfg.gpus
     pc = count_params(shape)
@@ -427,7 +477,10 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         bottleneck=_bottleneck(decode, mem.fits), parallelism=parallelism,
         assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
                      f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
-                     f"{fmt.compute}", "decode timed at the middle of the output"))
+                     f"{fmt.compute}", "decode timed at the middle of the output"),
+        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        prefill_interval=lookup("prefill", gpu.architecture),
+        decode_interval=lookup("decode", gpu.architecture))
 
 
 def _split(shares: TimeShares, n: int, comm_s: float) -> TimeShares:

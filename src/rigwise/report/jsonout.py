@@ -11,6 +11,7 @@ from rigwise.advise.rank import Advice, Option
 from rigwise.catalog.models import Gpu
 from rigwise.model.estimate import InferEstimate, TrainEstimate
 from rigwise.model.memory import MemoryBreakdown
+from rigwise.validation.intervals import Interval
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -19,10 +20,12 @@ def _round(x: float | None, digits: int = 6) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
-def memory_json(m: MemoryBreakdown) -> dict[str, Any]:
-    """``memory`` object: total per GPU, its breakdown and the capacity, in bytes."""
+def memory_json(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> dict[str, Any]:
+    """``memory`` object: total per GPU (with its range where validated), its breakdown and
+    the capacity, in bytes."""
     return {
         "per_gpu_bytes": _round(m.per_gpu_bytes),
+        **_range("per_gpu_bytes", rng),
         "capacity_bytes": _round(m.capacity_bytes),
         "breakdown": {
             "weights_bytes": _round(m.weights_bytes),
@@ -43,10 +46,9 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
         "precision": c.precision, "batch_size": c.batch_size, "seq_len": e.seq_len,
         "optimizer": c.optimizer, "checkpointing": e.checkpointing,
         "parallelism": e.parallelism,
-        "fits": e.fits, "memory": memory_json(e.memory),
+        "fits": e.fits, "memory": memory_json(e.memory, e.per_gpu_bytes_range()),
         "step_time_s": _round(e.step_time_s),
-        "throughput": {"samples_per_s": _round(e.samples_per_s),
-                       "tokens_per_s": _round(e.tokens_per_s)},
+        "throughput": _train_throughput(e),
         "mfu": _round(e.mfu, 4), "model_flop_per_step": _round(e.model_flop_per_step),
         "bottleneck": e.bottleneck,
         "time_breakdown_s": {"compute": _round(e.shares.compute_s),
@@ -54,7 +56,29 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
                              "launch": _round(e.shares.launch_s),
                              "communication": _round(e.shares.communication_s)},
         "assumptions": list(e.assumptions),
+        "interval": _interval_json(e.basis, e.interval),
     }
+
+
+def _interval_json(basis: str, *intervals: Interval | None) -> dict[str, Any]:
+    """Where the ranges come from: calibrated or blind, and the validated rows behind them."""
+    found = [i for i in intervals if i is not None]
+    return {"basis": basis, "percentiles": [10, 90],
+            "from": [{"group": i.group, "scope": i.scope, "rows": i.rows} for i in found]}
+
+
+def _train_throughput(e: TrainEstimate) -> dict[str, Any]:
+    out: dict[str, Any] = {"samples_per_s": _round(e.samples_per_s),
+                           "tokens_per_s": _round(e.tokens_per_s)}
+    rng = e.samples_per_s_range()
+    if rng is not None:
+        lo, hi = rng
+        out["samples_per_s_low"], out["samples_per_s_high"] = _round(lo), _round(hi)
+        if e.tokens_per_s is not None:
+            scale = e.tokens_per_s / e.samples_per_s
+            out["tokens_per_s_low"] = _round(lo * scale)
+            out["tokens_per_s_high"] = _round(hi * scale)
+    return out
 
 
 def infer_json(e: InferEstimate) -> dict[str, Any]:
@@ -66,11 +90,20 @@ def infer_json(e: InferEstimate) -> dict[str, Any]:
         "output_tokens": c.output_tokens, "engine": c.engine, "parallelism": e.parallelism,
         "fits": e.fits, "memory": memory_json(e.memory),
         "prefill": {"time_s": _round(e.prefill_time_s),
-                    "tokens_per_s": _round(e.prefill_tokens_per_s)},
+                    "tokens_per_s": _round(e.prefill_tokens_per_s),
+                    **_range("tokens_per_s", e.prefill_tokens_per_s_range())},
         "decode": {"tokens_per_s": _round(e.decode_tokens_per_s),
-                   "time_per_token_s": _round(e.decode_time_per_token_s)},
+                   "time_per_token_s": _round(e.decode_time_per_token_s),
+                   **_range("tokens_per_s", e.decode_tokens_per_s_range())},
         "bottleneck": e.bottleneck, "assumptions": list(e.assumptions),
+        "interval": _interval_json(e.basis, e.prefill_interval, e.decode_interval),
     }
+
+
+def _range(key: str, rng: tuple[float, float] | None) -> dict[str, float | None]:
+    if rng is None:
+        return {}
+    return {f"{key}_low": _round(rng[0]), f"{key}_high": _round(rng[1])}
 
 
 def option_json(o: Option) -> dict[str, Any]:

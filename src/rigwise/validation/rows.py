@@ -1,0 +1,107 @@
+"""Published measurements to validate the model against: the row format and its loader.
+
+Rows live in TOML files (``tests/validation/data/*.toml`` in a checkout), each an array of
+``[[row]]`` tables; ``tests/validation/README.md`` describes the sources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rigwise.errors import ConfigFileError
+
+Kind = Literal["train_throughput", "infer_decode", "infer_prefill", "train_memory",
+               "multi_gpu_throughput", "scaling_efficiency"]
+Unit = Literal["samples_per_s", "tokens_per_s", "step_time_s", "bytes", "gib", "gb", "mfu",
+               "scaling_efficiency"]
+
+UNIT_SCALE: dict[str, float] = {"bytes": 1.0, "gib": 2.0**30, "gb": 1e9}
+"""Bytes per unit of the memory units."""
+
+
+class Row(BaseModel):
+    """One published measurement and the setup it was measured in.
+
+    ``measured`` is in ``unit``; ``batch_size`` is per GPU (or ``global_batch`` the total).
+    ``expected_miss`` marks a row the model is known to miss, with the reason; it stays in the
+    table and in the error figures.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: Kind
+    model: str
+    gpu: str
+    gpus: int = Field(default=1, ge=1)
+    system: str | None = None
+    task: str = "train"
+    precision: str | None = None
+    batch_size: int | None = Field(default=None, ge=1)
+    global_batch: int | None = Field(default=None, ge=1)
+    seq_len: int | None = Field(default=None, ge=1)
+    optimizer: Literal["adamw", "adamw8bit", "sgd"] = "adamw"
+    checkpointing: bool | None = None
+    lora_rank: int = Field(default=16, ge=1)
+    weights: str | None = None
+    engine: str | None = None
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    baseline_gpus: int | None = Field(default=None, ge=1)
+    measured: float = Field(gt=0)
+    unit: Unit
+    source: str
+    source_title: str
+    as_of: dt.date
+    notes: str = ""
+    expected_miss: str | None = None
+
+
+class RowFile(BaseModel):
+    """A file of rows."""
+
+    model_config = ConfigDict(extra="forbid")
+    row: list[Row]
+
+
+def default_data_dir() -> Path | None:
+    """``tests/validation/data`` of the source checkout this package runs from, if any."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "tests" / "validation" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def load_rows(path: Path) -> list[Row]:
+    """Every row of a file, or of every ``*.toml`` file of a folder (sorted by name).
+
+    Raises:
+        ConfigFileError: a missing file, invalid TOML, an invalid row or a repeated id.
+    """
+    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    if not files or not all(f.exists() for f in files):
+        raise ConfigFileError(f"no validation data at {path}")
+    rows: list[Row] = []
+    for f in files:
+        try:
+            with f.open("rb") as fh:
+                rows.extend(RowFile.model_validate(tomllib.load(fh)).row)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"{f.name}: not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigFileError(f"{f.name}: {where}: {first['msg']}") from None
+    seen: set[str] = set()
+    for r in rows:
+        if r.id in seen:
+            raise ConfigFileError(f"validation row id {r.id!r} appears twice")
+        seen.add(r.id)
+    return rows

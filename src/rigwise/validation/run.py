@@ -1,0 +1,145 @@
+"""Predict each published measurement with the model and report the errors.
+
+Error of a row: ``(predicted - measured) / measured``. Per group (training throughput,
+decode, prefill, memory, multi-GPU) the mean absolute percentage error (MAPE) and the
+median signed error; the group's residuals also give the intervals of estimates
+(:mod:`rigwise.validation.intervals`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rigwise.catalog.load import catalog
+from rigwise.errors import RigwiseError
+from rigwise.model.efficiency import calibration_basis
+from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.validation.rows import UNIT_SCALE, Row
+from rigwise.workload.models import get_model
+
+GROUPS: dict[str, str] = {
+    "train_throughput": "train", "train_memory": "memory", "infer_decode": "decode",
+    "infer_prefill": "prefill", "multi_gpu_throughput": "multi-gpu",
+    "scaling_efficiency": "scaling",
+}
+"""The error group of each row kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A row with its prediction: ``predicted`` in the row's unit (None when the model
+    could not answer, with ``problem`` saying why); ``basis`` is ``calibrated`` when the
+    efficiencies used were measured on the GPU's architecture, else ``blind``."""
+
+    row: Row
+    predicted: float | None
+    problem: str | None
+    architecture: str
+    basis: str
+
+    @property
+    def group(self) -> str:
+        """Error group of the row."""
+        return GROUPS[self.row.kind]
+
+    @property
+    def error(self) -> float | None:
+        """Signed relative error, ``(predicted - measured) / measured``."""
+        if self.predicted is None:
+            return None
+        return (self.predicted - self.row.measured) / self.row.measured
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """MAPE, median signed error and counts of one group (rows with a prediction)."""
+
+    group: str
+    basis: str
+    rows: int
+    mape: float
+    median_error: float
+    within_10: int
+
+
+def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
+    n = gpus or row.gpus
+    batch = row.batch_size or max(1, (row.global_batch or n) // n)
+    return TrainConfig(task=row.task, precision=row.precision or "bf16", batch_size=batch,
+                       seq_len=row.seq_len, gpus=n, optimizer=row.optimizer,
+                       checkpointing=row.checkpointing, lora_rank=row.lora_rank)
+
+
+def _train_value(row: Row, gpus: int | None = None) -> float:
+    model, gpu = get_model(row.model), catalog().gpu(row.gpu)
+    est = estimate_train(model, gpu, _train_cfg(row, gpus))
+    if row.unit in UNIT_SCALE:
+        return est.memory.per_gpu_bytes / UNIT_SCALE[row.unit]
+    if row.unit == "step_time_s":
+        return est.step_time_s
+    if row.unit == "mfu":
+        return est.mfu
+    if row.unit == "tokens_per_s":
+        if est.tokens_per_s is None:
+            raise RigwiseError(f"{row.model} has no tokens")
+        return est.tokens_per_s
+    return est.samples_per_s
+
+
+def predict(row: Row) -> float:
+    """The model's value for a row, in the row's unit.
+
+    Raises:
+        RigwiseError: the row names something the catalogs lack, or a setup the model
+            cannot estimate.
+    """
+    if row.kind in ("infer_decode", "infer_prefill"):
+        cfg = InferConfig(weights=row.weights or "bf16", batch_size=row.batch_size or 1,
+                          prompt_tokens=row.prompt_tokens if row.prompt_tokens is not None
+                          else 512, output_tokens=row.output_tokens or 128,
+                          engine=row.engine or "generic", gpus=row.gpus)
+        est = estimate_infer(get_model(row.model), catalog().gpu(row.gpu), cfg)
+        if row.kind == "infer_prefill":
+            return est.prefill_tokens_per_s
+        return est.decode_tokens_per_s
+    if row.kind == "scaling_efficiency":
+        base = row.baseline_gpus or 1
+        many = _train_value(row.model_copy(update={"unit": "samples_per_s"}))
+        one = _train_value(row.model_copy(update={"unit": "samples_per_s"}), gpus=base)
+        return many / (one * row.gpus / base)
+    return _train_value(row)
+
+
+def run(rows: Iterable[Row]) -> list[Result]:
+    """Predict every row; a row the model cannot answer gets ``problem`` instead."""
+    out: list[Result] = []
+    for row in rows:
+        try:
+            arch = catalog().gpu(row.gpu).architecture
+        except RigwiseError as exc:
+            out.append(Result(row, None, str(exc), "?", "blind"))
+            continue
+        basis = calibration_basis(arch)
+        try:
+            out.append(Result(row, predict(row), None, arch, basis))
+        except RigwiseError as exc:
+            out.append(Result(row, None, str(exc), arch, basis))
+    return out
+
+
+def summarize(results: Iterable[Result]) -> list[GroupSummary]:
+    """Per group and basis (and ``all`` bases together): MAPE and median signed error."""
+    buckets: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        if r.error is None:
+            continue
+        for basis in (r.basis, "all"):
+            buckets.setdefault((r.group, basis), []).append(r.error)
+    out = []
+    for (group, basis), errs in sorted(buckets.items()):
+        out.append(GroupSummary(group, basis, len(errs),
+                                statistics.fmean(abs(e) for e in errs),
+                                statistics.median(errs), sum(abs(e) <= 0.10 for e in errs)))
+    return out
