@@ -453,11 +453,8 @@ def save(chart: alt.TopLevelMixin, path: Path) -> Path:
     HTML embeds the Vega runtime (no network needed to open it). Raises InputError for
     another suffix or a folder that does not exist.
     """
+    check_plot_path(path)
     suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InputError(f"--plot {path}: use a file ending in {', '.join(SUFFIXES)}")
-    if not path.parent.exists():
-        raise InputError(f"--plot {path}: folder {path.parent} does not exist")
     if suffix == ".png":
         path.write_bytes(to_png(chart))
     elif suffix == ".svg":
@@ -490,3 +487,40 @@ def estimate_charts(estimate: Mapping[str, Any],
     if roofline and any(o.get("attained_flop_per_s") for o in roofline["ops"]):
         charts.append(roofline_chart(roofline))
     return charts
+
+
+def result_charts(data: Mapping[str, Any], kind: str) -> list[alt.TopLevelMixin]:
+    """The charts for a result of ``kind`` (see :data:`rigwise.report.views.KINDS`); empty
+    when there is nothing to draw."""
+    from rigwise.report.figures import roofline_for_result
+
+    if kind == "advise":
+        return advice_charts(data)
+    if kind.startswith("estimate"):
+        return estimate_charts(data, roofline_for_result(dict(data)))
+    if kind == "scale" and scaling_rows(data):
+        return [scaling_chart(data)]
+    if kind == "bench" and bench_rows(data):
+        return [bench_chart(data)]
+    return []
+
+
+def check_plot_path(path: Path) -> None:
+    """Fail early on a ``--plot`` path that :func:`save` would refuse (InputError)."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputError(f"--plot {path}: use a file ending in {', '.join(SUFFIXES)}")
+    if not path.parent.exists():
+        raise InputError(f"--plot {path}: folder {path.parent} does not exist")
+
+
+def plot_result(data: Mapping[str, Any], kind: str, path: Path) -> Path:
+    """Write the charts of a result, one above the other, to ``path`` (``--plot``).
+
+    Raises:
+        InputError: a bad path, or nothing to draw (no option with a price, no curve).
+    """
+    check_plot_path(path)
+    charts = result_charts(data, kind)
+    if not charts:
+        raise InputError(f"--plot: nothing to draw for this {kind} result")
+    return save(stack(charts), path)

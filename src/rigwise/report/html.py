@@ -38,25 +38,9 @@ def environment() -> jinja2.Environment:
                               trim_blocks=False, lstrip_blocks=False)
 
 
-def result_charts(data: Mapping[str, Any], kind: str) -> list[Any]:
-    """The Altair charts for a result of ``kind`` (empty when there is nothing to draw)."""
-    from rigwise.report import charts
-    from rigwise.report.figures import roofline_for_result
-
-    if kind == "advise":
-        return charts.advice_charts(data)
-    if kind.startswith("estimate"):
-        return charts.estimate_charts(data, roofline_for_result(dict(data)))
-    if kind == "scale" and charts.scaling_rows(data):
-        return [charts.scaling_chart(data)]
-    if kind == "bench" and charts.bench_rows(data):
-        return [charts.bench_chart(data)]
-    return []
-
-
 def chart_svgs(data: Mapping[str, Any], kind: str) -> list[str]:
     """The charts of a result rendered as SVG documents (without the XML prolog)."""
-    from rigwise.report.charts import to_svg
+    from rigwise.report.charts import result_charts, to_svg
 
     out = []
     for c in result_charts(data, kind):
