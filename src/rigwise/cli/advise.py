@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,6 +49,9 @@ def advise(
     top: Annotated[int, typer.Option(help="show this many options")] = 15,
     show_excluded: Annotated[bool, typer.Option(help="list the GPUs left out and why")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        help="also draw perf per dollar and throughput vs price to this file "
+             "(.png, .svg, .html or .json)")] = None,
 ) -> None:
     """Rank GPUs for a model and task: fit, speed, price, speed per dollar, and why."""
     if market not in ("new", "used", "cloud"):
@@ -69,6 +73,10 @@ def advise(
                         target_samples=samples, target_epochs=epochs,
                         dataset_samples=dataset_samples)
     result = rank(m, workload, catalog().gpus.values(), constraints, sort=sort, top=top)
+    if plot is not None:
+        from rigwise.report.charts import plot_result
+
+        plot_result(advice_json(result), "advise", plot)
     if as_json:
         print_json(advice_json(result))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,9 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m",
 GpuOpt = Annotated[str, typer.Option("--gpu", "-g", help="GPU id or common name")]
 GpusOpt = Annotated[int, typer.Option("--gpus", help="number of GPUs")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+PlotOpt = Annotated[Path | None, typer.Option(
+    help="also draw the memory breakdown and the roofline to this file "
+         "(.png, .svg, .html or .json)")]
 
 
 @app.command("train")
@@ -35,6 +39,7 @@ def train(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
     as_json: JsonOpt = False,
+    plot: PlotOpt = None,
 ) -> None:
     """Estimate one training step: memory per GPU, step time, throughput, MFU."""
     if optimizer not in ("adamw", "adamw8bit", "sgd"):
@@ -45,6 +50,10 @@ def train(
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
                       gpus=gpus)
     e = estimate_train(m, g, cfg)
+    if plot is not None:
+        from rigwise.report.charts import plot_estimate
+
+        plot_estimate(train_json(e), plot, model=m, gpu=g, config=cfg)
     if as_json:
         print_json(train_json(e))
     else:
@@ -63,12 +72,17 @@ def infer(
     engine: Annotated[str, typer.Option(help="generic, llama.cpp or vllm")] = "generic",
     gpus: GpusOpt = 1,
     as_json: JsonOpt = False,
+    plot: PlotOpt = None,
 ) -> None:
     """Estimate serving: memory, prefill time and decode tokens/s."""
     m, g = model_by_name(model), gpu_by_name(gpu)
     cfg = InferConfig(weights=weights, batch_size=batch_size, prompt_tokens=prompt_tokens,
                       output_tokens=output_tokens, engine=engine, gpus=gpus)
     e = estimate_infer(m, g, cfg)
+    if plot is not None:
+        from rigwise.report.charts import plot_estimate
+
+        plot_estimate(infer_json(e), plot, model=m, gpu=g, config=cfg)
     if as_json:
         print_json(infer_json(e))
     else:

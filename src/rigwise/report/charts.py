@@ -173,19 +173,44 @@ def price_chart(advice: Mapping[str, Any], *, width: int = 440) -> alt.TopLevelM
                      title=alt.TitleParams(f"{unit} against price",
                                            subtitle="joined and labelled: the Pareto front "
                                                     "(nothing cheaper is faster)"))
-    x = alt.X("price:Q", title=price_title, scale=alt.Scale(zero=False, nice=True))
+    prices = [r["price"] for r in rows]
+    log_x = max(prices) / min(prices) > 8
+    x = alt.X("price:Q", title=price_title + (" (log scale)" if log_x else ""),
+              scale=alt.Scale(type="log") if log_x else alt.Scale(zero=False, nice=True))
     y = alt.Y("throughput:Q", title=unit, scale=alt.Scale(zero=True))
     line = alt.Chart(_data(front)).mark_line(
         interpolate="step-after", color="#8b95a7", strokeDash=[5, 3], strokeWidth=1.5
-    ).encode(x="price:Q", y="throughput:Q")
+    ).encode(x=x, y="throughput:Q")
     points = base.mark_circle(size=90, opacity=0.9, stroke="white", strokeWidth=1).encode(
         x=x, y=y, color=alt.Color("vendor:N", scale=_vendor_scale(rows), title="vendor"),
         tooltip=["label:N", alt.Tooltip("price:Q", format=",.2f"),
                  alt.Tooltip("throughput:Q", format=",.4~r")])
-    labels = alt.Chart(_data(front)).mark_text(
+    labels = alt.Chart(_data(_thin_labels(front, rows, log_x=log_x))).mark_text(
         align="left", dx=7, dy=-7, fontSize=10, color="#3b4352").encode(
         x="price:Q", y="throughput:Q", text="label:N")
     return alt.layer(line, points, labels)
+
+
+def _thin_labels(front: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], *,
+                 log_x: bool) -> list[Mapping[str, Any]]:
+    """The front's points whose labels do not crowd an already labelled point (within 7 %
+    of the axis spans), keeping the more expensive, faster one of each crowded pair."""
+
+    def pos(r: Mapping[str, Any]) -> tuple[float, float]:
+        px = math.log10(r["price"]) if log_x else r["price"]
+        return px, r["throughput"]
+
+    xs = [pos(r)[0] for r in rows]
+    ys = [r["throughput"] for r in rows]
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    kept: list[Mapping[str, Any]] = []
+    for r in sorted(front, key=lambda r: -r["price"]):
+        x, y = pos(r)
+        if all(abs(x - pos(k)[0]) / span_x > 0.07 or abs(y - pos(k)[1]) / span_y > 0.07
+               for k in kept):
+            kept.append(r)
+    return kept
 
 
 def roofline_chart(data: Mapping[str, Any], *, width: int = 440) -> alt.TopLevelMixin:
@@ -524,3 +549,28 @@ def plot_result(data: Mapping[str, Any], kind: str, path: Path) -> Path:
     if not charts:
         raise InputError(f"--plot: nothing to draw for this {kind} result")
     return save(stack(charts), path)
+
+
+def plot_estimate(estimate: Mapping[str, Any], path: Path, *, model: Any = None,
+                  gpu: Any = None, config: Any = None) -> Path:
+    """Write the memory breakdown and roofline of one estimate to ``path`` (``--plot``).
+
+    ``model``, ``gpu`` and ``config`` (the objects the estimate ran on) place the ops on the
+    roofline; without them it is rebuilt from the built-in catalog when possible.
+
+    Raises:
+        InputError: a bad path.
+    """
+    from rigwise.errors import RigwiseError
+    from rigwise.report.figures import roofline_data, roofline_for_result
+
+    check_plot_path(path)
+    roof = None
+    if model is not None and gpu is not None and config is not None:
+        try:
+            roof = roofline_data(model, gpu, config)
+        except (TypeError, RigwiseError):
+            roof = None
+    else:
+        roof = roofline_for_result(dict(estimate))
+    return save(stack(estimate_charts(estimate, roof)), path)
