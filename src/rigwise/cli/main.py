@@ -10,6 +10,8 @@ import sys
 import typer
 
 from rigwise.cli import advise as advise_cmd
+from rigwise.cli import build as build_cmd
+from rigwise.cli import cost as cost_cmd
 from rigwise.cli import estimate as estimate_cmd
 from rigwise.cli import gpus as gpus_cmd
 from rigwise.cli import models as models_cmd
@@ -29,6 +31,8 @@ app.add_typer(gpus_cmd.app, name="gpus")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.command("advise")(advise_cmd.advise)
+app.add_typer(build_cmd.app, name="build")
+app.command("cost")(cost_cmd.cost)
 app.command("report", context_settings={"allow_extra_args": True,
                                         "ignore_unknown_options": True})(report_cmd.report)
 app.command("serve")(serve_cmd.serve)

@@ -1,0 +1,309 @@
+"""Plan a whole deep-learning machine around a GPU choice, with the reason for every part.
+
+The rules are those of Dettmers, *A Full Hardware Guide to Deep Learning* (2018), with their
+numbers kept in ``catalog/data/parts/rules.toml``:
+
+* CPU: about 1 core per GPU when data is preprocessed beforehand, 2 when preprocessing runs
+  during training; enough PCIe lanes for the GPU count (8 per GPU in a 4-GPU box), no more.
+* RAM: at least the memory of the largest GPU.
+* PSU: ``(sum of GPU TDP + CPU TDP + 100 W) x 1.1``, rounded up to 100 W (see ``power.py``).
+* Cooling: air for one GPU or two with space between them; blower cards or water cooling
+  (about $100 per GPU + $50) for 3-4 GPUs; open-air cards packed together run 10-25 % slower.
+* Storage (rigwise's own rule): an NVMe drive of at least the dataset plus 500 GB for the
+  system, environments and checkpoints.
+
+Prices are dated observations (GPUs from the GPU catalog, CPUs at launch price, the other
+parts from the PCPartPicker snapshot); the plan's total lists any part without a price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rigwise.advise.power import PowerLimit, PsuSizing, gpu_connectors, limit_to_fit, size_psu
+from rigwise.catalog.load import DATA_DIR, catalog, parse_file
+from rigwise.catalog.models import Cpu, Gpu
+from rigwise.catalog.parts import Case, Cooler, Motherboard, Psu, RamKit, Storage, parts
+from rigwise.catalog.schema import CpuFile
+from rigwise.errors import InputError
+from rigwise.units import GIB, GIGA, format_bytes, format_usd
+
+DESKTOP_SOCKETS = ("AM4", "AM5", "LGA1700")
+SYSTEM_RESERVE_BYTES = 500 * GIGA
+"""rigwise's own allowance on the dataset drive for OS, environments and checkpoints."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One part of the plan: what, why, the number behind the reason, and its price."""
+
+    part: str
+    item: str | None
+    reason: str
+    price_usd: float | None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class BuildPlan:
+    """A whole machine: its parts with reasons, PSU arithmetic and total price (USD)."""
+
+    gpu: Gpu
+    gpus: int
+    choices: tuple[Choice, ...]
+    psu: PsuSizing
+    power_limit: PowerLimit | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def total_usd(self) -> float:
+        """Sum of the known prices."""
+        return sum(c.price_usd * c.quantity for c in self.choices if c.price_usd is not None)
+
+    @property
+    def unpriced(self) -> tuple[str, ...]:
+        """Parts whose price is not known (not counted in the total)."""
+        return tuple(c.part for c in self.choices if c.price_usd is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """What a CPU needs from the rest of the machine."""
+
+    socket: str | None
+    ddr: int | None
+
+
+def cpu_platform(cpu: Cpu) -> Platform:
+    """Socket and DDR generation of a catalog CPU, read from its data file."""
+    f = parse_file(DATA_DIR / "cpus" / f"{cpu.id}.toml")
+    assert isinstance(f, CpuFile)
+    mem = f.specs.memory_type.value if f.specs.memory_type else ""
+    ddr = 5 if mem.startswith("DDR5") else 4 if mem.startswith("DDR4") else None
+    return Platform(f.socket, ddr)
+
+
+def cores_needed(gpus: int, data: str) -> int:
+    """CPU cores for the data pipeline of ``gpus`` GPUs (Dettmers 2018)."""
+    if data not in ("on-the-fly", "preprocessed"):
+        raise InputError("data must be 'on-the-fly' or 'preprocessed'")
+    key = "cores_per_gpu_preprocess" if data == "on-the-fly" else "cores_per_gpu_preprocessed"
+    return int(parts().rules.value("cpu", key)) * gpus
+
+
+def lanes_needed(gpus: int) -> int:
+    """CPU PCIe lanes for the GPUs: x16 for one, 8 per GPU beyond (Dettmers 2018)."""
+    return 16 if gpus == 1 else int(parts().rules.value("cpu", "lanes_per_gpu")) * gpus
+
+
+def gpu_slots_at_x8(board: Motherboard) -> int:
+    """Slots of ``board`` wired with at least 8 lanes."""
+    return sum(1 for s in board.gpu_slots.value if s.lanes >= 8)
+
+
+def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
+               dataset_bytes: float = 0.0, market: str = "new") -> BuildPlan:
+    """Plan a machine for ``gpus`` x ``gpu``.
+
+    Raises:
+        InputError: a GPU count outside 1-8, an SXM/OAM module, a negative dataset size.
+    """
+    if not 1 <= gpus <= 8:
+        raise InputError("--gpus must be between 1 and 8")
+    if gpu.form_factor != "pcie":
+        raise InputError(f"{gpu.name} is a {gpu.form_factor} module: it comes in a vendor "
+                         "server (HGX/OAM baseboard), not a self-built machine")
+    if dataset_bytes < 0:
+        raise InputError("--dataset-gb must not be negative")
+    cpu, cpu_choice = _choose_cpu(gpus, data)
+    plat = cpu_platform(cpu) if cpu else Platform(None, None)
+    board = _choose_board(plat, gpus)
+    choices = [_gpu_choice(gpu, gpus, market), cpu_choice, _board_choice(board, plat, gpus),
+               _ram_choice(gpu, cpu, plat, board), _storage_choice(dataset_bytes)]
+    sizing = size_psu([gpu.tdp_w or 0.0] * gpus, cpu.tdp_w if cpu else 0.0,
+                      spiking_w=_spiking_w(gpu, gpus))
+    psu_choice, limit = _psu_choice(gpu, gpus, sizing, cpu.tdp_w if cpu else 0.0)
+    choices += [psu_choice, *_cooling_choices(gpu, gpus, plat, cpu)]
+    notes = [f"Power limit: at {p.power_fraction:.0%} of TDP a GPU keeps "
+             f"{p.speed_fraction:.0%} of its speed ({parts().rules.sources[p.source].title})"
+             for p in parts().rules.power_limit if p.power_fraction == 0.8]
+    return BuildPlan(gpu, gpus, tuple(choices), sizing, limit, tuple(notes))
+
+
+def _spiking_w(gpu: Gpu, n: int) -> float:
+    return (gpu.tdp_w or 0.0) * n if gpu_connectors(gpu).kind == "16-pin" else 0.0
+
+
+def _gpu_choice(gpu: Gpu, n: int, market: str) -> Choice:
+    bought = gpu.purchase_price_usd(market)
+    mem = format_bytes(gpu.memory_bytes)
+    reason = f"{n} x {gpu.name} ({mem}, {gpu.tdp_w or 0:.0f} W)"
+    if bought:
+        reason += f"; price {format_usd(bought[0])} ({bought[1]})"
+    return Choice("gpu", gpu.name, reason, bought[0] if bought else None, n)
+
+
+def _choose_cpu(gpus: int, data: str) -> tuple[Cpu | None, Choice]:
+    cores, lanes = cores_needed(gpus, data), lanes_needed(gpus)
+    ok = [c for c in catalog().cpus.values() if c.launch_price_usd and c.cores >= cores
+          and c.pcie_lanes >= lanes and c.vendor != "nvidia"]
+    ok = [c for c in ok if gpus <= 2 or cpu_platform(c).socket not in DESKTOP_SOCKETS]
+    if not ok:
+        return None, Choice("cpu", None, f"no catalog CPU with a price has >= {cores} cores and "
+                            f">= {lanes} PCIe lanes", None)
+    best = min(ok, key=lambda c: (c.launch_price_usd or 0.0, c.cores))
+    why = (f"{best.cores} cores / {best.pcie_lanes} PCIe {best.pcie_gen}.0 lanes for {gpus} "
+           f"GPU(s): the guide asks {cores} cores ({data} data pipeline) and {lanes} lanes; "
+           f"cheapest catalog CPU that meets both (launch price)")
+    return best, Choice("cpu", best.name, why, best.launch_price_usd)
+
+
+def _choose_board(plat: Platform, gpus: int) -> Motherboard | None:
+    boards = [b for b in parts().of("motherboard") if isinstance(b, Motherboard)
+              and b.socket.value == plat.socket
+              and (gpu_slots_at_x8(b) >= gpus or (gpus == 1 and b.gpu_slots.value))]
+    return min(boards, key=lambda b: b.price.usd if b.price else 1e12) if boards else None
+
+
+def _board_choice(board: Motherboard | None, plat: Platform, gpus: int) -> Choice:
+    if board is None:
+        return Choice("motherboard", None, f"no board in the parts catalog for socket "
+                      f"{plat.socket} with {gpus} slot(s) at x8 or more; buy one whose manual "
+                      f"lists a x8/x8{'/x8/x8' if gpus > 2 else ''} split and 2-slot spacing "
+                      "(the guide: check the PCIe section of the spec sheet)", None)
+    slots = ", ".join(f"x{s.lanes} Gen{s.gen} ({s.via})" for s in board.gpu_slots.value)
+    return Choice("motherboard", board.name, f"socket {plat.socket}; GPU slots {slots}",
+                  board.price.usd if board.price else None)
+
+
+def _ram_choice(gpu: Gpu, cpu: Cpu | None, plat: Platform, board: Motherboard | None) -> Choice:
+    need = gpu.memory_bytes * parts().rules.value("ram", "min_ratio_to_largest_gpu")
+    if cpu is None or cpu.segment != "desktop" or plat.ddr is None:
+        return Choice("ram", None, f">= {format_bytes(need)} of registered ECC memory for a "
+                      "workstation CPU (not in the parts catalog); the guide: RAM at least "
+                      "the largest GPU's memory", None)
+    slots = board.memory_slots.value if board else 4
+    kits = [k for k in parts().of("ram") if isinstance(k, RamKit) and k.ddr.value == plat.ddr
+            and k.capacity_gib.value * GIB >= need and k.modules.value <= slots]
+    if not kits:
+        return Choice("ram", None, f"no DDR{plat.ddr} kit >= {format_bytes(need)} in the "
+                      "parts catalog", None)
+    kit = min(kits, key=lambda k: k.price.usd if k.price else 1e12)
+    why = (f"{kit.capacity_gib.value:.0f} GiB DDR{plat.ddr} >= {format_bytes(need)}, the "
+           "largest GPU's memory (the guide); RAM speed does not matter, cheapest kit")
+    return Choice("ram", kit.name, why, kit.price.usd if kit.price else None)
+
+
+def _storage_choice(dataset_bytes: float) -> Choice:
+    need = dataset_bytes + SYSTEM_RESERVE_BYTES
+    drives = [d for d in parts().of("storage") if isinstance(d, Storage)
+              and d.capacity_gb.value * GIGA >= need]
+    if not drives:
+        return Choice("storage", None, f"no single NVMe drive >= {need / 1e12:.1f} TB in the "
+                      "parts catalog: use several drives or an HDD array for the dataset", None)
+    d = min(drives, key=lambda x: x.price.usd if x.price else 1e12)
+    why = (f"{d.capacity_gb.value / 1000:.0f} TB NVMe >= dataset {dataset_bytes / 1e12:.2f} TB "
+           "+ 0.5 TB for system and checkpoints (rigwise rule)")
+    return Choice("storage", d.name, why, d.price.usd if d.price else None)
+
+
+def _psu_choice(gpu: Gpu, n: int, s: PsuSizing, cpu_w: float) -> tuple[Choice, PowerLimit | None]:
+    conn = gpu_connectors(gpu)
+    psus = sorted((p for p in parts().of("psu") if isinstance(p, Psu)),
+                  key=lambda p: (p.wattage_w.value, p.price.usd if p.price else 1e12))
+    arithmetic = (f"({n} x {gpu.tdp_w or 0:.0f} W + CPU {cpu_w:.0f} W + {s.other_w:.0f} W) x "
+                  f"{s.headroom:g} = {s.required_w:,.0f} W -> {s.recommended_w:,.0f} W")
+    fits = sorted((p for p in psus if p.wattage_w.value >= s.recommended_w),
+                  key=lambda p: (conn.kind == "16-pin" and not _spike_ok(p, s),
+                                 conn.kind == "16-pin" and not _native_ok(p, n),
+                                 p.wattage_w.value, p.price.usd if p.price else 1e12))
+    if fits:
+        p = fits[0]
+        why = f"{arithmetic} (Dettmers 2018); {p.wattage_w.value:.0f} W {p.efficiency.value}"
+        if conn.kind == "16-pin":
+            why += _sixteen_pin_note(p, n, s)
+        return Choice("psu", p.name, why, p.price.usd if p.price else None), None
+    big = psus[-1]
+    limit = limit_to_fit(gpu.tdp_w or 0.0, n, cpu_w, big.wattage_w.value)
+    if limit is None:
+        return Choice("psu", None, f"{arithmetic}: more than the largest PSU in the catalog "
+                      f"({big.wattage_w.value:.0f} W) even at the lowest sourced power limit; "
+                      "use two PSUs or fewer GPUs", None), None
+    why = (f"{arithmetic} exceeds the largest PSU; power-limit each GPU to "
+           f"{limit.per_gpu_w:.0f} W ({limit.fraction:.0%}), keeping ~{limit.speed_kept:.0%} of "
+           f"its speed, to fit {big.wattage_w.value:.0f} W")
+    return Choice("psu", big.name, why, big.price.usd if big.price else None), limit
+
+
+def _spike_ok(p: Psu, s: PsuSizing) -> bool:
+    """An ATX 3.x PSU whose 100 us excursion rating covers the cards' spikes."""
+    factor = parts().rules.value("psu", "atx3_excursion_factor")
+    return p.atx_version is not None and p.wattage_w.value * factor >= s.spike_w
+
+
+def _native_ok(p: Psu, n: int) -> bool:
+    return p.connectors_16pin is not None and p.connectors_16pin.value >= n
+
+
+def _sixteen_pin_note(p: Psu, n: int, s: PsuSizing) -> str:
+    r = parts().rules
+    native = str(p.connectors_16pin.value) if p.connectors_16pin else "an unknown number of"
+    note = (f"; {n} card(s) with a 16-pin plug ({r.value('psu', 'connector_16pin_w'):.0f} W "
+            f"each), PSU has {native} native")
+    if p.atx_version:
+        cap = p.wattage_w.value * r.value("psu", "atx3_excursion_factor")
+        note += (f"; 100 us spikes up to {s.spike_w:,.0f} W vs {cap:,.0f} W ATX "
+                 f"{p.atx_version.value} excursion rating")
+    else:
+        note += "; no ATX 3.x excursion rating known: 100 us spikes may trip its protection"
+    return note
+
+
+def _cooling_choices(gpu: Gpu, n: int, plat: Platform, cpu: Cpu | None) -> list[Choice]:
+    r = parts().rules
+    lo, hi = (r.value("cooling", k) for k in ("open_air_stacked_slowdown_low",
+                                                "open_air_stacked_slowdown_high"))
+    out: list[Choice] = []
+    water = False
+    if gpu.cooling == "open-air" and n >= 3:
+        per = r.value("cooling", "water_usd_per_gpu")
+        fixed = r.value("cooling", "water_usd_upfront")
+        water = True
+        out.append(Choice("gpu cooling", "water cooling (AIO or custom loop)",
+                          f"{n} open-air cards side by side throttle {lo:.0%}-{hi:.0%} (the "
+                          f"guide); water keeps them cool: ${per:.0f}/GPU + ${fixed:.0f}, or buy "
+                          "blower cards", per * n + fixed))
+    elif gpu.cooling == "open-air" and n == 2:
+        out.append(Choice("gpu cooling", "the cards' own fans", "2 open-air cards are fine on air "
+                          f"with a free slot between them (the guide); {gpu.slots or 2}-slot "
+                          "cards need slots spaced accordingly", 0.0))
+    elif gpu.cooling == "blower" and n >= 2:
+        out.append(Choice("gpu cooling", "the cards' blowers", "blower cards exhaust out of the "
+                          f"case: ~{r.value('cooling', 'blower_slowdown'):.0%} penalty when "
+                          "packed (the guide: 10-15%)", 0.0))
+    elif gpu.cooling == "passive":
+        out.append(Choice("gpu cooling", None, "passive datacenter cards need server-chassis "
+                          "airflow; a desktop case cannot cool them", None))
+    out.append(_cpu_cooler_choice(plat, cpu))
+    out.append(_case_choice(n, water))
+    return out
+
+
+def _cpu_cooler_choice(plat: Platform, cpu: Cpu | None) -> Choice:
+    if plat.socket not in DESKTOP_SOCKETS:
+        return Choice("cpu cooler", None, f"a cooler for socket {plat.socket} (not in the parts "
+                      "catalog)", None)
+    c = min((x for x in parts().of("cooler") if isinstance(x, Cooler)
+             and x.cooling.value == "air"), key=lambda x: x.price.usd if x.price else 1e12)
+    return Choice("cpu cooler", c.name, f"air tower for a {cpu.tdp_w if cpu else 0:.0f} W CPU; "
+                  "the guide: a standard heat sink or AIO is fine",
+                  c.price.usd if c.price else None)
+
+
+def _case_choice(n: int, water: bool) -> Choice:
+    want = "ATX Full Tower" if n >= 3 or water else "ATX Mid Tower"
+    cases = [c for c in parts().of("case") if isinstance(c, Case) and c.type.value == want]
+    c = min(cases, key=lambda x: x.price.usd if x.price else 1e12)
+    why = (f"{want}: {n} GPU(s){' and radiators' if water else ''}; the guide: the case must "
+           "take full-length GPUs (check 2 expansion slots per GPU)")
+    return Choice("case", c.name, why, c.price.usd if c.price else None)
