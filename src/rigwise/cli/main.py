@@ -10,6 +10,9 @@ import sys
 import typer
 
 from rigwise.cli import advise as advise_cmd
+from rigwise.cli import bench as bench_cmd
+from rigwise.cli import calibrate as calibrate_cmd
+from rigwise.cli import doctor as doctor_cmd
 from rigwise.cli import build as build_cmd
 from rigwise.cli import cost as cost_cmd
 from rigwise.cli import estimate as estimate_cmd
@@ -31,6 +34,9 @@ app.add_typer(gpus_cmd.app, name="gpus")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.command("advise")(advise_cmd.advise)
+app.command("doctor")(doctor_cmd.doctor)
+app.add_typer(bench_cmd.app, name="bench")
+app.command("calibrate")(calibrate_cmd.calibrate)
 app.add_typer(build_cmd.app, name="build")
 app.command("cost")(cost_cmd.cost)
 app.command("report", context_settings={"allow_extra_args": True,

@@ -1,0 +1,1 @@
+"""The embedded SQLite store of benchmark runs (:mod:`rigwise.store.db`)."""
