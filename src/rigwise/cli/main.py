@@ -11,10 +11,10 @@ import typer
 
 from rigwise.cli import advise as advise_cmd
 from rigwise.cli import bench as bench_cmd
-from rigwise.cli import calibrate as calibrate_cmd
-from rigwise.cli import doctor as doctor_cmd
 from rigwise.cli import build as build_cmd
+from rigwise.cli import calibrate as calibrate_cmd
 from rigwise.cli import cost as cost_cmd
+from rigwise.cli import doctor as doctor_cmd
 from rigwise.cli import estimate as estimate_cmd
 from rigwise.cli import gpus as gpus_cmd
 from rigwise.cli import models as models_cmd
