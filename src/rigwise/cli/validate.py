@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from rigwise.cli.common import console, print_json
 from rigwise.errors import InputError
+
+if TYPE_CHECKING:
+    from rigwise.validation.run import Result
 
 
 def validate(
@@ -43,14 +46,17 @@ def validate(
                       "architecture": r.architecture, "basis": r.basis,
                       "model": r.row.model, "unit": r.row.unit, "measured": r.row.measured,
                       "predicted": r.predicted, "error": r.error, "problem": r.problem,
-                      "expected_miss": r.row.expected_miss, "source": r.row.source}
+                      "expected_miss": r.row.expected_miss, "implied_mfu": r.implied_mfu,
+                      "source": r.row.source}
                      for r in results],
             "summary": [{"group": g.group, "basis": g.basis, "rows": g.rows, "mape": g.mape,
-                         "median_error": g.median_error, "within_10_percent": g.within_10}
+                         "median_error": g.median_error, "within_10_percent": g.within_10,
+                         "rows_without_expected_misses": g.rows_known,
+                         "mape_without_expected_misses": g.mape_known}
                         for g in summary]})
         return
     table = Table(title=f"Validation: {len(results)} published measurements")
-    for col in ("row", "GPU", "measured", "predicted", "error", "unit"):
+    for col in ("row", "GPU", "measured", "predicted", "error", "unit / note"):
         table.add_column(col, justify="right" if col in ("measured", "predicted", "error")
                          else "left")
     for r in results:
@@ -60,12 +66,25 @@ def validate(
         table.add_row(r.row.id, r.row.gpu, f"{r.row.measured:.4g}",
                       "—" if r.predicted is None else f"{r.predicted:.4g}",
                       f"[{style}]{err}[/]" if style else err,
-                      r.row.unit if r.problem is None else f"{r.row.unit} ({r.problem})")
+                      _note(r))
     console.print(table)
     summ = Table(title="Mean absolute percentage error per group")
-    for col in ("group", "basis", "rows", "MAPE", "median error", "within 10 %"):
+    for col in ("group", "basis", "rows", "MAPE", "median error", "within 10 %",
+                "MAPE w/o known misses"):
         summ.add_column(col, justify="left" if col in ("group", "basis") else "right")
     for g in summary:
         summ.add_row(g.group, g.basis, str(g.rows), f"{g.mape:.1%}", f"{g.median_error:+.1%}",
-                     f"{g.within_10}/{g.rows}")
+                     f"{g.within_10}/{g.rows}",
+                     "—" if g.mape_known is None else f"{g.mape_known:.1%} ({g.rows_known})")
     console.print(summ)
+
+
+def _note(r: Result) -> str:
+    parts: list[str] = [r.row.unit]
+    if r.problem:
+        parts.append(f"({r.problem})")
+    if r.implied_mfu is not None and r.implied_mfu > 1.0:
+        parts.append(f"[red]implies {r.implied_mfu:.0%} MFU[/]")
+    if r.row.expected_miss:
+        parts.append("known miss")
+    return " ".join(parts)

@@ -22,7 +22,8 @@ class Efficiency:
     ``conv_relative``: convolutions relative to GEMMs. ``memory``: of the memory bandwidth.
     ``launch_s``: seconds of launch overhead per kernel. ``tile_m/tile_n``: GEMM tile;
     ``gemm_k_overhead``: reduction steps lost per tile. ``l2_speedup``: bandwidth multiple for
-    tensors that stay in L2.
+    tensors that stay in L2. ``winograd_reduction``: fewer multiplies of a 3x3 stride-1
+    convolution computed with Winograd's minimal filtering on FP32 units.
     """
 
     gemm_tensor: float
@@ -36,6 +37,7 @@ class Efficiency:
     tile_n: int
     gemm_k_overhead: float
     l2_speedup: float
+    winograd_reduction: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +105,32 @@ def _calibration_reader() -> Callable[[str], dict[str, float] | None] | None:
     return reader
 
 
+@functools.cache
 def _calibrated(architecture: str) -> dict[str, float] | None:
-    """Efficiencies fitted by ``rigwise calibrate`` on this machine, if any."""
+    """Efficiencies fitted by ``rigwise calibrate`` on this machine, if any (read once per
+    process; :func:`forget_calibration` makes the next estimate read them again)."""
     reader = _calibration_reader()
     found = reader(architecture) if reader else None
     return {k: float(x) for k, x in found.items() if k in Efficiency.__slots__} if found else None
+
+
+def forget_calibration() -> None:
+    """Drop the cached calibration overlay (after ``rigwise calibrate`` wrote a new one)."""
+    _calibrated.cache_clear()
+    _calibrated_build.cache_clear()
+
+
+@functools.cache
+def _calibrated_build(vendor: str, architecture: str) -> Efficiency | None:
+    local = _calibrated(architecture)
+    return _build({**_published(vendor, architecture)[0], **local}) if local else None
 
 
 def efficiency_for(vendor: str, architecture: str) -> Efficiency:
     """Efficiencies for a GPU of ``vendor`` and ``architecture``: the published defaults,
     overridden per vendor and per architecture (``catalog/data/efficiency``), then by the
     user's own calibration (``rigwise calibrate``) where there is one."""
-    v, _ = _published(vendor, architecture)
-    local = _calibrated(architecture)
-    return _build({**v, **local}) if local else _cached_build(vendor, architecture)
+    return _calibrated_build(vendor, architecture) or _cached_build(vendor, architecture)
 
 
 @functools.cache

@@ -47,7 +47,7 @@ from rigwise.model.ops import (
     transformer_forward,
 )
 from rigwise.model.precision import WeightFormat, train_precision, weight_format
-from rigwise.model.roofline import Device, make_device, op_time
+from rigwise.model.roofline import Device, make_device, op_seconds, op_time
 from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
@@ -174,16 +174,65 @@ def _positive(name: str, value: int) -> None:
 
 
 def _time_ops(dev: Device, ops: list[Op], launch_s: float) -> TimeShares:
-    compute = mem = 0.0
-    kernels = 0
+    return _sum_shares(_times(dev, ops), launch_s)
+
+
+def _times(dev: Device, ops: list[Op]) -> list[tuple[float, float, int, bool]]:
+    """Per op: (compute seconds, memory seconds, kernel count, in a layer), all instances."""
+    out = []
     for op in ops:
         t, bound = op_time(dev, op)
-        if bound:
-            compute += t * op.count
-        else:
-            mem += t * op.count
-        kernels += op.count
+        t *= op.count
+        out.append((t, 0.0, op.count, op.layer) if bound else (0.0, t, op.count, op.layer))
+    return out
+
+
+def _sum_shares(times: list[tuple[float, float, int, bool]], launch_s: float,
+                layer_only: bool = False) -> TimeShares:
+    compute = mem = 0.0
+    kernels = 0
+    for c, m, n, layer in times:
+        if layer_only and not layer:
+            continue
+        compute += c
+        mem += m
+        kernels += n
     return TimeShares(compute, mem, kernels * launch_s)
+
+
+def _backward_shares(dev: Device, fwd: list[Op], launch_s: float) -> tuple[TimeShares, float]:
+    """Time shares and FLOPs of the backward pass of ``fwd``, as :func:`_backward` builds
+    it, timed without building its ops (an estimate's hot loop)."""
+    compute = mem = flop_total = 0.0
+    kernels = 0
+    for op in fwd:
+        c = op.count
+        if op.kind == "gemm" or op.kind == "conv":
+            grads = ((op.m, op.k, op.n),) if op.frozen else ((op.m, op.k, op.n),
+                                                            (op.k, op.n, op.m))
+            for m, n, k in grads:
+                t, bound = op_seconds(dev, op.kind, op.flop, op.bytes, m, n, k, op.winograd)
+                if bound:
+                    compute += t * c
+                else:
+                    mem += t * c
+                kernels += c
+                flop_total += op.flop * c
+            continue
+        flop = op.flop * 2.5 if op.kind == "attention" else op.flop
+        t, bound = op_seconds(dev, op.kind, flop, op.bytes * 2)
+        if bound:
+            compute += t * c
+        else:
+            mem += t * c
+        kernels += c
+        flop_total += flop * c
+    return TimeShares(compute, mem, kernels * launch_s), flop_total
+
+
+def _add(*shares: TimeShares) -> TimeShares:
+    return TimeShares(sum(s.compute_s for s in shares), sum(s.memory_s for s in shares),
+                      sum(s.launch_s for s in shares))
 
 
 def _backward(ops: list[Op]) -> list[Op]:
@@ -200,16 +249,16 @@ def _backward(ops: list[Op]) -> list[Op]:
     for op in ops:
         if op.kind in ("gemm", "conv"):
             append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.m, op.k, op.n,
-                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
+                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
             if not op.frozen:
                 append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.k, op.n, op.m,
-                          op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
+                          op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
         elif op.kind == "attention":
             append(Op(op.name, op.kind, op.flop * 2.5, op.bytes * 2, op.count, op.m, op.n,
-                      op.k, op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
+                      op.k, op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
         else:
             append(Op(op.name, op.kind, op.flop, op.bytes * 2, op.count, op.m, op.n, op.k,
-                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes))
+                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
     return out
 
 
@@ -341,16 +390,21 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
                    mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
                    shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
     eff = dev.eff
-    bwd = _backward(fwd)
-    recompute = [op for op in fwd if op.layer] if ckpt else []
     opt_bytes = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}[cfg.optimizer]
     optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
                         trainable * opt_bytes * 0.4 / shard, layer=False)]
-    shares = _time_ops(dev, fwd + bwd + recompute + optimizer, eff.launch_s)
-    comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=_time_ops(dev, bwd, 0).total_s)
+    fwd_times = _times(dev, fwd)
+    bwd_shares, bwd_flop = _backward_shares(dev, fwd, eff.launch_s)
+    parts = [_sum_shares(fwd_times, eff.launch_s), bwd_shares,
+             _time_ops(dev, optimizer, eff.launch_s)]
+    if ckpt:  # the layers' forward runs again before their backward
+        parts.append(_sum_shares(fwd_times, eff.launch_s, layer_only=True))
+    shares = _add(*parts)
+    backward_s = bwd_shares.compute_s + bwd_shares.memory_s
+    comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
     shares = replace(shares, communication_s=comm)
     step = shares.total_s
-    model_flop = sum(op.flop * op.count for op in fwd + bwd)
+    model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
     samples = cfg.batch_size * cfg.gpus / step
     mfu = model_flop / (step * dev.matmul_flop_per_s)
     assumptions = [

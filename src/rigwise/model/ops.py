@@ -48,6 +48,7 @@ class Op:
     frozen: bool = False
     layer: bool = True
     weight_bytes: float = 0.0
+    winograd: bool = False
 
 
 def gemm(name: str, m: int, n: int, k: int, *, act_bytes: float, w_bytes: float,
@@ -244,7 +245,9 @@ def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -
             op = gemm(layer.name, m, layer.c_out, k, act_bytes=act_bytes, w_bytes=w_bytes)
             saved = in_b if layer.kind == "linear" else 0.0
             op = replace(op, bytes=in_b + out_b + op.weight_bytes, saved_bytes=saved,
-                         kind="conv" if layer.kind == "conv" else "gemm")
+                         kind="conv" if layer.kind == "conv" else "gemm",
+                         winograd=layer.kind == "conv" and layer.kernel == 3
+                         and layer.stride == 1 and layer.groups == 1)
             ops.append(op)
         elif layer.kind == "pool":
             ops.append(memory(layer.name, in_b, out_b, saved=0.0))

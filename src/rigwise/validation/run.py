@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from rigwise.catalog.load import catalog
 from rigwise.errors import RigwiseError
 from rigwise.model.efficiency import calibration_basis
-from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.model.estimate import (
+    InferConfig,
+    TrainConfig,
+    TrainEstimate,
+    estimate_infer,
+    estimate_train,
+)
 from rigwise.validation.rows import UNIT_SCALE, Row
 from rigwise.workload.models import get_model
 
@@ -31,13 +37,17 @@ GROUPS: dict[str, str] = {
 class Result:
     """A row with its prediction: ``predicted`` in the row's unit (None when the model
     could not answer, with ``problem`` saying why); ``basis`` is ``calibrated`` when the
-    efficiencies used were measured on the GPU's architecture, else ``blind``."""
+    efficiencies used were measured on the GPU's architecture, else ``blind``.
+    ``implied_mfu``: for training throughput, the MFU the measured figure implies with the
+    model's FLOP count; above 1 the row cannot be right as set up (it counts FLOPs or
+    samples differently)."""
 
     row: Row
     predicted: float | None
     problem: str | None
     architecture: str
     basis: str
+    implied_mfu: float | None = None
 
     @property
     def group(self) -> str:
@@ -62,6 +72,8 @@ class GroupSummary:
     mape: float
     median_error: float
     within_10: int
+    rows_known: int
+    mape_known: float | None
 
 
 def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
@@ -72,9 +84,12 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        checkpointing=row.checkpointing, lora_rank=row.lora_rank)
 
 
+def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
+    return estimate_train(get_model(row.model), catalog().gpu(row.gpu), _train_cfg(row, gpus))
+
+
 def _train_value(row: Row, gpus: int | None = None) -> float:
-    model, gpu = get_model(row.model), catalog().gpu(row.gpu)
-    est = estimate_train(model, gpu, _train_cfg(row, gpus))
+    est = _train_estimate(row, gpus)
     if row.unit in UNIT_SCALE:
         return est.memory.per_gpu_bytes / UNIT_SCALE[row.unit]
     if row.unit == "step_time_s":
@@ -123,23 +138,32 @@ def run(rows: Iterable[Row]) -> list[Result]:
             continue
         basis = calibration_basis(arch)
         try:
-            out.append(Result(row, predict(row), None, arch, basis))
+            value = predict(row)
+            implied = None
+            if (row.kind == "train_throughput" and get_model(row.model).is_transformer
+                    and row.unit in ("samples_per_s", "tokens_per_s")):
+                implied = _train_estimate(row).mfu * row.measured / value
+            out.append(Result(row, value, None, arch, basis, implied))
         except RigwiseError as exc:
             out.append(Result(row, None, str(exc), arch, basis))
     return out
 
 
 def summarize(results: Iterable[Result]) -> list[GroupSummary]:
-    """Per group and basis (and ``all`` bases together): MAPE and median signed error."""
-    buckets: dict[tuple[str, str], list[float]] = {}
+    """Per group and basis (and ``all`` bases together): MAPE and median signed error over
+    every row, and the MAPE without the rows marked ``expected_miss``."""
+    buckets: dict[tuple[str, str], list[tuple[float, bool]]] = {}
     for r in results:
         if r.error is None:
             continue
         for basis in (r.basis, "all"):
-            buckets.setdefault((r.group, basis), []).append(r.error)
+            buckets.setdefault((r.group, basis), []).append((r.error, bool(r.row.expected_miss)))
     out = []
-    for (group, basis), errs in sorted(buckets.items()):
+    for (group, basis), pairs in sorted(buckets.items()):
+        errs = [e for e, _ in pairs]
+        known = [abs(e) for e, miss in pairs if not miss]
         out.append(GroupSummary(group, basis, len(errs),
                                 statistics.fmean(abs(e) for e in errs),
-                                statistics.median(errs), sum(abs(e) <= 0.10 for e in errs)))
+                                statistics.median(errs), sum(abs(e) <= 0.10 for e in errs),
+                                len(known), statistics.fmean(known) if known else None))
     return out
