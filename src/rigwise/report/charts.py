@@ -245,9 +245,11 @@ def roofline_chart(data: Mapping[str, Any], *, width: int = 440) -> alt.TopLevel
     phases = [p for p in _PHASE_COLORS if p in phase_total]
     floor = min(min(p["tflops"] for p in points), bw * lo / TERA) / 2
     x = alt.X("intensity:Q", title="arithmetic intensity, FLOP/byte",
-              scale=alt.Scale(type="log", domain=[lo, hi]))
+              scale=alt.Scale(type="log", domain=[lo, hi]),
+              axis=alt.Axis(values=_decades(lo, hi), format="~s"))
     y = alt.Y("tflops:Q", title=f"TFLOPS ({data['precision']})",
-              scale=alt.Scale(type="log", domain=[floor, peak / TERA * 1.6]))
+              scale=alt.Scale(type="log", domain=[floor, peak / TERA * 1.6]),
+              axis=alt.Axis(values=_decades(floor, peak / TERA * 1.6), format="~s"))
     roof_line = alt.Chart(_data(roof)).mark_line(color="#1d2433", strokeWidth=2) \
         .encode(x=x, y=y)
     dots = alt.Chart(_data(points)).mark_circle(opacity=0.75).encode(
@@ -288,6 +290,11 @@ def _top_labels(points: Sequence[Mapping[str, Any]], n: int = 5) -> list[dict[st
              "op": ", ".join(q["names"][:3]) + (f" +{len(q['names']) - 3}"
                                                 if len(q["names"]) > 3 else "")}
             for q in labels]
+
+
+def _decades(lo: float, hi: float) -> list[float]:
+    """Powers of ten from ``lo`` to ``hi``: the ticks and grid lines of a log axis."""
+    return [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
 
 
 def _logspace(lo: float, hi: float, n: int) -> list[float]:

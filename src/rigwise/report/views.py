@@ -127,6 +127,10 @@ def _gpu_name(gpu_id: str) -> str:
     return g.name if g else gpu_id
 
 
+def _plain_rate(v: float) -> str:
+    return format_rate(v, "").strip()
+
+
 def _rate(v: float, *, unit: str) -> str:
     return format_rate(v, unit)
 
@@ -157,7 +161,7 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
         mem = o["memory"]
         need = f"{mem['per_gpu_bytes'] / GIB:.1f} / {mem['capacity_bytes'] / GIB:.0f}"
         unit_o = str(o["throughput"]["unit"])
-        thr = figure(o, "throughput.value", "", functools.partial(_rate, unit=unit_o))
+        thr = figure(_option_throughput(o), "value", "", functools.partial(_rate, unit=unit_o))
         rows.append([str(i), {"text": name, "href": href} if href else name,
                      need if o["fits"] else {"text": need, "cls": "bad"},
                      (thr or {}).get("value", "-") + (
@@ -194,7 +198,8 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
         figs.append({"label": "fastest shown", "value": short_option(fastest), "range": None,
                      "note": format_rate(fastest["throughput"]["value"], unit)})
     figs.append({"label": "options shown", "value": str(len(options)), "range": None})
-    assumptions = list(options[0]["estimate"].get("assumptions", [])) if options else []
+    assumptions = [*options[0]["estimate"].get("assumptions", []),
+                   *interval_note(options[0]["estimate"])] if options else []
     assumptions.append("prices: " + ("cheapest recent on-demand rate per GPU-hour" if cloud
                                      else f"latest {a.get('market', 'new')} price per card"))
     budget = c.get("budget_usd")
@@ -206,6 +211,35 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
             "subtitle": subtitle, "figures": figs, "tables": tables,
             "assumptions": assumptions,
             "sources": model_source(a.get("model")) + gpu_sources(o["gpu"] for o in options)}
+
+
+def _option_throughput(o: Mapping[str, Any]) -> dict[str, Any]:
+    """An option's throughput with the low/high of its estimate, when the estimate has them."""
+    e = o.get("estimate") or {}
+    value = o["throughput"]["value"]
+    if "decode" in e:
+        src, key = e["decode"], "tokens_per_s"
+    else:
+        src = e.get("throughput") or {}
+        key = "tokens_per_s" if o["throughput"]["unit"] == "tok/s" else "samples_per_s"
+    out = {"value": value}
+    if src.get(f"{key}_low") is not None and src.get(f"{key}_high") is not None:
+        out |= {"value_low": src[f"{key}_low"], "value_high": src[f"{key}_high"]}
+    return out
+
+
+def interval_note(e: Mapping[str, Any]) -> list[str]:
+    """The assumption line that says where an estimate's ranges come from."""
+    iv = e.get("interval")
+    if not isinstance(iv, Mapping):
+        return []
+    pct = iv.get("percentiles") or [10, 90]
+    rows = sum(int(f.get("rows", 0)) for f in iv.get("from", []) if isinstance(f, Mapping))
+    basis = iv.get("basis", "blind")
+    if not rows:
+        return [f"ranges: none for this configuration ({basis}: no comparable validated rows)"]
+    return [f"ranges: {pct[0]}th to {pct[-1]}th percentile of the errors on {rows} comparable "
+            f"published measurements ({basis})"]
 
 
 def short_option(o: Mapping[str, Any]) -> str:
@@ -236,9 +270,10 @@ def train_view(e: Mapping[str, Any]) -> dict[str, Any]:
     figs = _figures([
         {"label": "fits", "value": "yes" if e["fits"] else "no", "range": None},
         figure(e, "step_time_s", "step time", format_duration),
-        figure(e, "throughput.samples_per_s", "samples/s", lambda v: format_rate(v, "")),
-        figure(e, "throughput.tokens_per_s", "tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "throughput.samples_per_s", "samples/s", _plain_rate),
+        figure(e, "throughput.tokens_per_s", "tokens/s", _plain_rate),
         figure(e, "mfu", "MFU", lambda v: f"{v:.0%}"),
+        figure(e, "memory.per_gpu_bytes", "memory per GPU", gib),
         {"label": "bottleneck", "value": e.get("bottleneck", "-"), "range": None},
     ])
     shares = e.get("time_breakdown_s") or {}
@@ -255,7 +290,7 @@ def train_view(e: Mapping[str, Any]) -> dict[str, Any]:
                         f"{e.get('parallelism')}"
                         + (", activation checkpointing" if e.get("checkpointing") else ""),
             "figures": figs, "tables": [_memory_table(e), time_table],
-            "assumptions": list(e.get("assumptions", [])),
+            "assumptions": [*e.get("assumptions", []), *interval_note(e)],
             "sources": model_source(e.get("model")) + gpu_sources([e["gpu"]])}
 
 
@@ -263,10 +298,11 @@ def infer_view(e: Mapping[str, Any]) -> dict[str, Any]:
     """The view of ``rigwise estimate infer --json``."""
     figs = _figures([
         {"label": "fits", "value": "yes" if e["fits"] else "no", "range": None},
-        figure(e, "decode.tokens_per_s", "decode tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "decode.tokens_per_s", "decode tokens/s", _plain_rate),
         figure(e, "decode.time_per_token_s", "time per token", format_duration),
-        figure(e, "prefill.tokens_per_s", "prefill tokens/s", lambda v: format_rate(v, "")),
+        figure(e, "prefill.tokens_per_s", "prefill tokens/s", _plain_rate),
         figure(e, "prefill.time_s", "prefill time", format_duration),
+        figure(e, "memory.per_gpu_bytes", "memory per GPU", gib),
         {"label": "bottleneck (decode)", "value": e.get("bottleneck", "-"), "range": None},
     ])
     return {"kind": "estimate-infer",
@@ -276,7 +312,7 @@ def infer_view(e: Mapping[str, Any]) -> dict[str, Any]:
                         f"{e.get('prompt_tokens')}, output {e.get('output_tokens')} tokens, "
                         f"engine {e.get('engine')}, {e.get('parallelism')}",
             "figures": figs, "tables": [_memory_table(e)],
-            "assumptions": list(e.get("assumptions", [])),
+            "assumptions": [*e.get("assumptions", []), *interval_note(e)],
             "sources": model_source(e.get("model")) + gpu_sources([e["gpu"]])}
 
 
