@@ -44,9 +44,10 @@ class Interval:
     err_hi: float
 
     def bounds(self, predicted: float) -> tuple[float, float]:
-        """``(low, high)`` of the measured value for a prediction (rates or sizes)."""
+        """``(low, high)`` of the measured value for a prediction (rates or sizes), widened to
+        contain the prediction itself (the model's value stays the expected one)."""
         a, b = predicted / (1.0 + self.err_hi), predicted / (1.0 + self.err_lo)
-        return (min(a, b), max(a, b))
+        return (min(a, b, predicted), max(a, b, predicted))
 
 
 def _quantiles(errs: list[float]) -> tuple[float, float]:
