@@ -190,3 +190,15 @@ def test_bench_rows_as_percent_of_peak() -> None:
     assert rows[0]["pct_of_peak"] == pytest.approx(700 / 989)
     with pytest.raises(InputError):
         charts.bench_chart({"results": []})
+
+
+def test_bench_rows_read_rigwise_bench_comparisons() -> None:
+    cmp = {"run": {"id": "x"}, "comparisons": [
+        {"name": "gemm bf16 8192^3", "metric": "flop_per_s", "value": 760e12, "peak": 989e12,
+         "predicted": 790e12, "fraction_of_peak": 0.768},
+        {"name": "cpu gemm", "metric": "flop_per_s", "value": 1e11, "peak": None}]}
+    rows = charts.bench_rows(cmp)
+    assert {(r["name"], r["kind"]) for r in rows} == {("gemm bf16 8192^3", "measured"),
+                                                      ("gemm bf16 8192^3", "expected")}
+    png = charts.to_png(charts.bench_chart(cmp), scale=1)
+    assert colored_pixels(png)[1] > 300

@@ -4,7 +4,10 @@ reads from model names, local Host only, no scripts, no network)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -122,10 +125,38 @@ def test_catalog_pages(client: TestClient) -> None:
     assert client.get("/gpus", params={"vendor": "acme"}).status_code == 400
 
 
-def test_models_runs_and_health(client: TestClient) -> None:
+def test_models_runs_and_health(client: TestClient, tmp_path: Path) -> None:
     assert "Llama 3 8B" in client.get("/models").text
-    assert "Benchmark runs" in client.get("/runs").text
     assert client.get("/healthz").json()["status"] == "ok"
+    with TestClient(create_app(db_path=tmp_path / "none.db"),
+                    base_url="http://127.0.0.1") as c:
+        assert "No benchmark store on this machine yet" in c.get("/runs").text
+        assert c.get("/runs/20260101-000000-abcdef").status_code == 400
+    assert not (tmp_path / "none.db").exists(), "the app never creates a store"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run store holding one real (CPU, tiny) GEMM run."""
+    db = tmp_path_factory.mktemp("store") / "runs.db"
+    out = subprocess.run([sys.executable, "-m", "rigwise.cli.main", "bench", "gemm", "--device",
+                          "cpu", "--size", "tiny", "--quick", "--db", str(db)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    return db
+
+
+def test_stored_runs_list_and_detail(store: Path) -> None:
+    with TestClient(create_app(db_path=store), base_url="http://127.0.0.1") as c:
+        runs = c.get("/runs")
+        assert runs.status_code == 200
+        ids = re.findall(r'href="/runs/([^"]+)"', runs.text)
+        assert len(ids) == 1
+        detail = c.get(f"/runs/{ids[0]}")
+        assert detail.status_code == 200
+        assert "gemm fp32" in detail.text and "GFLOPS" in detail.text
+        assert c.get("/runs/no-such-run").status_code == 400
+        assert c.get("/runs/..%2F..%2Fetc").status_code in (400, 404)
 
 
 def test_report_download_is_a_self_contained_file(client: TestClient) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,13 +39,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
     from rigwise.web.app import create_app
 
+    db = tmp_path_factory.mktemp("store") / "runs.db"  # one real CPU benchmark run
+    out = subprocess.run([sys.executable, "-m", "rigwise.cli.main", "bench", "gemm", "--device",
+                          "cpu", "--size", "tiny", "--quick", "--db", str(db)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+    srv = uvicorn.Server(uvicorn.Config(create_app(db_path=db), host="127.0.0.1", port=port,
                                         log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -163,6 +170,12 @@ def test_catalog_browse_and_sources(page: Any, server: str) -> None:
 def test_runs_and_bad_input(page: Any, server: str) -> None:
     page.goto(server + "/runs")
     assert page.inner_text("h1") == "Benchmark runs"
+    assert page.locator("#runs-table tbody tr").count() == 1
+    page.locator("#runs-table tbody tr a").first.click()
+    page.wait_for_selector("h1:has-text('benchmark run')")
+    cases = page.locator("table tbody tr td:first-child").all_inner_texts()
+    assert any(c.startswith("gemm fp32") for c in cases)
+    shot(page, "run-page")
     response = page.goto(server + "/advise?model=llama-3-9b&task=qlora")
     assert response.status == 400
     alert = page.inner_text("[role=alert]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,9 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it on this "
                                       "machine")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    db: Annotated[Path | None, typer.Option("--db", help="benchmark run store to show "
+                                            "(default: $RIGWISE_DB or the user data dir)")
+                  ] = None,
 ) -> None:
     """Run the local web app: advice with charts, estimates, the catalog, benchmark runs."""
     import uvicorn
@@ -38,4 +42,5 @@ def serve(
         hosts.append(host if host not in ("0.0.0.0", "::") else "*")
     typer.echo(f"rigwise: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
                "(Ctrl-C to stop)", err=True)
-    uvicorn.run(create_app(allowed_hosts=hosts), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(allowed_hosts=hosts, db_path=db), host=host, port=port,
+                log_level="warning")

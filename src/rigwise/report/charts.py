@@ -405,20 +405,22 @@ def scaling_chart(result: Mapping[str, Any], *, width: int = 440) -> alt.TopLeve
 def bench_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of measured vs expected: ``name``, ``kind`` (measured/expected), ``pct_of_peak``.
 
-    Accepts ``results`` (or ``measurements``) as dicts with ``name`` (or ``suite``/``case``),
-    ``measured`` (or ``value``), optional ``expected`` and ``peak``, all in one unit per row.
+    Accepts ``comparisons`` (``rigwise bench --json``), ``results`` or ``measurements``: dicts
+    with ``name`` (or ``case``/``suite``), ``measured`` (or ``value``), ``expected`` (or
+    ``predicted``) and ``peak``, all in one unit per row; rows without a peak are left out.
     """
-    raw = result.get("results") or result.get("measurements") or []
+    raw = result.get("comparisons") or result.get("results") or result.get("measurements") or []
     rows = []
     for r in raw:
         name = str(r.get("name") or r.get("case") or r.get("suite") or "?")
         measured = r.get("measured", r.get("value"))
+        expected = r.get("expected", r.get("predicted"))
         peak = r.get("peak")
         if measured is None or not peak:
             continue
         rows.append({"name": name, "kind": "measured", "pct_of_peak": measured / peak})
-        if r.get("expected"):
-            rows.append({"name": name, "kind": "expected", "pct_of_peak": r["expected"] / peak})
+        if expected:
+            rows.append({"name": name, "kind": "expected", "pct_of_peak": expected / peak})
     return rows
 
 

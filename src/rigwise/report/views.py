@@ -350,6 +350,36 @@ def generic_view(data: Mapping[str, Any], kind: str) -> dict[str, Any]:
             "sources": gpu_sources(gpu_ids)}
 
 
+def pct(x: float | None) -> str:
+    """A fraction as a whole percentage, ``-`` for None."""
+    return "-" if x is None else f"{x:.0%}"
+
+
+def bench_view(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The view of ``rigwise bench ... --json`` (a run with its comparisons)."""
+    from rigwise.bench.present import rate
+
+    run = data.get("run") or {}
+    rows = [[c["name"], rate(c.get("value"), c.get("metric", "")),
+             rate(c.get("peak"), c.get("metric", "")), pct(c.get("fraction_of_peak")),
+             rate(c.get("predicted"), c.get("metric", "")), pct(c.get("fraction_of_model")),
+             {"text": c.get("verdict", "-"), "cls": "bad" if c.get("verdict") in (
+                 "low", "slow", "bad") else ""},
+             "; ".join(c.get("reasons", []))] for c in data.get("comparisons", [])]
+    figs = [{"label": k, "value": str(v), "range": None} for k, v in (
+        ("device", run.get("device_name")), ("suites", ", ".join(run.get("suites", []))),
+        ("started", str(run.get("started_at", ""))[:16].replace("T", " ")),
+        ("measurements", len(data.get("measurements", [])))) if v]
+    table = {"title": "measured against the catalog and the model", "columns": [
+        "case", "measured", "peak", "% of peak", "model", "% of model", "verdict", "why"],
+        "numeric": [1, 2, 3, 4, 5], "rows": rows, "note": "peak: the catalog's datasheet "
+        "figure; model: rigwise's estimate for the same case on this GPU"}
+    return {"kind": "bench", "title": f"benchmark run {run.get('id', '')}",
+            "subtitle": str(run.get("device_name", "")), "figures": figs, "tables": [table],
+            "assumptions": [str(n) for n in data.get("notes", [])],
+            "sources": gpu_sources([run["catalog_id"]] if run.get("catalog_id") else [])}
+
+
 def view(data: Mapping[str, Any], kind: str | None = None, *,
          link: Linker | None = None) -> dict[str, Any]:
     """The view of any result; ``kind`` None detects it (:func:`detect_kind`)."""
@@ -360,4 +390,6 @@ def view(data: Mapping[str, Any], kind: str | None = None, *,
         return train_view(data)
     if kind == "estimate-infer":
         return infer_view(data)
+    if kind == "bench" and "comparisons" in data:
+        return bench_view(data)
     return generic_view(data, kind)

@@ -153,8 +153,10 @@ def gpu_choices() -> list[tuple[str, str]]:
 # --- the app ---------------------------------------------------------------------------------
 
 
-def create_app(*, allowed_hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
-    """The web app. ``allowed_hosts``: the names a request's ``Host`` may carry."""
+def create_app(*, allowed_hosts: Sequence[str] = LOCAL_HOSTS,
+               db_path: Path | None = None) -> FastAPI:
+    """The web app. ``allowed_hosts``: the names a request's ``Host`` may carry; ``db_path``:
+    the benchmark run store to show (default ``$RIGWISE_DB`` or the user data dir)."""
     from fastapi import FastAPI
     from fastapi import Response as PlainResponse
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -164,6 +166,7 @@ def create_app(*, allowed_hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
 
     app = FastAPI(title="rigwise", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
+    app.state.db_path = db_path
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
     @app.middleware("http")

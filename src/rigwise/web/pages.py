@@ -128,11 +128,19 @@ def _models() -> Response:
     return page("models.html.j2", nav="models", rows=rows)
 
 
-def _runs() -> Response:
+def _runs(request: Request) -> Response:
     from rigwise.web.runs import stored_runs
 
-    store, runs = stored_runs()
+    store, runs = stored_runs(request.app.state.db_path)
     return page("runs.html.j2", nav="runs", store=store, runs=runs)
+
+
+def _run(request: Request, run_id: str) -> Response:
+    from rigwise.report.views import bench_view
+    from rigwise.web.runs import run_result
+
+    data = run_result(request.app.state.db_path, run_id)
+    return page("run.html.j2", nav="runs", v=bench_view(data), charts=svgs(data, "bench"))
 
 
 def register(app: FastAPI) -> None:
@@ -173,8 +181,12 @@ def register(app: FastAPI) -> None:
         return _models()
 
     @app.get("/runs", response_class=HTMLResponse)
-    def runs() -> Response:
-        return _runs()
+    def runs(request: Request) -> Response:
+        return _runs(request)
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse)
+    def run(request: Request, run_id: str) -> Response:
+        return _run(request, run_id)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
