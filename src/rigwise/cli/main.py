@@ -19,6 +19,7 @@ from rigwise.cli import estimate as estimate_cmd
 from rigwise.cli import gpus as gpus_cmd
 from rigwise.cli import models as models_cmd
 from rigwise.cli import report as report_cmd
+from rigwise.cli import scale as scale_cmd
 from rigwise.cli import serve as serve_cmd
 from rigwise.cli import validate as validate_cmd
 from rigwise.errors import InputError
@@ -43,6 +44,7 @@ app.command("report", context_settings={"allow_extra_args": True,
                                         "ignore_unknown_options": True})(report_cmd.report)
 app.command("serve")(serve_cmd.serve)
 app.command("validate")(validate_cmd.validate)
+app.command("scale")(scale_cmd.scale)
 
 
 def run() -> None:
