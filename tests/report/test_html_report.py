@@ -150,3 +150,21 @@ def test_cli_plot_writes_a_png_next_to_the_json(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     svg = (tmp_path / "e.svg").read_text()
     assert "roofline" in svg and "memory per GPU" in svg
+
+
+def test_scale_curve_report_has_the_curve_chart_and_table() -> None:
+    def point(n: int, eff: float) -> dict[str, Any]:
+        return {"gpus": n, "scaling_efficiency": eff, "plan": {"label": f"DP{n} TP1 PP1"},
+                "system": "dgx-h100", "step_time_s": 0.02, "fits": True, "mfu": 0.3,
+                "limit": "compute", "memory": {"per_gpu_bytes": 7e9},
+                "throughput": {"samples_per_s": 400.0 * n * eff,
+                               "tokens_per_s": 409600.0 * n * eff}}
+    data = {"model": "gpt2", "gpu": "nvidia-h100-sxm5-80gb",
+            "curve": [point(1, 1.0), point(2, 0.95), point(8, 0.9)]}
+    assert detect_kind(data) == "scale"
+    v = view(data)
+    assert v["title"].startswith("scaling of GPT-2")
+    assert [r[0] for r in v["tables"][0]["rows"]] == ["1", "2", "8"]
+    assert [r[1] for r in v["tables"][0]["rows"]] == ["100%", "95%", "90%"]
+    html = render_report(data)
+    assert html.count("<svg") == 1 and "DP8 TP1 PP1" in html

@@ -364,7 +364,7 @@ def scaling_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         thr = thr or p.get("tokens_per_s") or p.get("samples_per_s")
         if thr:
             rows.append({"gpus": int(p["gpus"]), "throughput": float(thr),
-                         "efficiency": p.get("efficiency")})
+                         "efficiency": p.get("efficiency", p.get("scaling_efficiency"))})
     rows.sort(key=lambda r: r["gpus"])
     if rows:
         base = rows[0]["throughput"] / rows[0]["gpus"]
@@ -386,13 +386,17 @@ def scaling_chart(result: Mapping[str, Any], *, width: int = 440) -> alt.TopLeve
     rows = scaling_rows(result)
     if not rows:
         raise InputError("nothing to plot: no scaling curve (use rigwise scale --curve)")
-    unit = result.get("throughput_unit") or result.get("unit") or "throughput"
+    raw = result.get("curve") or result.get("points") or []
+    tokens = any(isinstance(p.get("throughput"), Mapping) and p["throughput"].get("tokens_per_s")
+                 for p in raw)
+    unit = result.get("throughput_unit") or result.get("unit") or (
+        "tokens/s" if tokens else "samples/s")
     x = alt.X("gpus:Q", title="GPUs", scale=alt.Scale(type="log", base=2),
               axis=alt.Axis(values=[r["gpus"] for r in rows], format="d"))
     base = alt.Chart(_data(rows))
     ideal = base.mark_line(strokeDash=[5, 3], color="#8b95a7").encode(x=x, y="ideal:Q")
     line = base.mark_line(point=True, color="#3867d6").encode(
-        x=x, y=alt.Y("throughput:Q", title=str(unit)),
+        x=x, y=alt.Y("throughput:Q", title=str(unit), axis=alt.Axis(format="~s")),
         tooltip=["gpus:Q", alt.Tooltip("throughput:Q", format=",.4~r"),
                  alt.Tooltip("efficiency:Q", format=".0%")])
     text = base.mark_text(dy=-10, fontSize=10, color="#3b4352").encode(

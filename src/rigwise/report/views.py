@@ -380,6 +380,46 @@ def bench_view(data: Mapping[str, Any]) -> dict[str, Any]:
             "sources": gpu_sources([run["catalog_id"]] if run.get("catalog_id") else [])}
 
 
+def _plan_row(p: Mapping[str, Any]) -> list[Any]:
+    thr = p.get("throughput") or {}
+    if isinstance(thr, int | float):
+        thr = {"samples_per_s": thr}
+    tok = thr.get("tokens_per_s")
+    shown = format_rate(tok, "tok/s") if tok else (
+        format_rate(thr["samples_per_s"], "samples/s") if thr.get("samples_per_s") else "-")
+    mem = p.get("memory") or {}
+    return [(p.get("plan") or {}).get("label", "-"),
+            format_duration(p["step_time_s"]) if p.get("step_time_s") else "-", shown,
+            pct(p.get("mfu")),
+            gib(mem["per_gpu_bytes"]) if mem.get("per_gpu_bytes") else "-",
+            "yes" if p.get("fits") else {"text": "no", "cls": "bad"}, p.get("limit") or "-"]
+
+
+def scale_view(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The view of ``rigwise scale --json``: its plans, or its scaling curve."""
+    cols = ["plan", "step time", "throughput", "MFU", "memory per GPU", "fits", "limit"]
+    if data.get("curve"):
+        rows = [[str(p["gpus"]), pct(p.get("scaling_efficiency")), *_plan_row(p)]
+                for p in data["curve"]]
+        table = {"title": "scaling curve", "columns": ["GPUs", "efficiency", *cols],
+                 "numeric": [0, 1, 3, 4, 5, 6], "rows": rows, "note": None}
+        title = f"scaling of {_model_name(data.get('model'))} on {_gpu_name(str(data['gpu']))}"
+        plans = data["curve"]
+    else:
+        plans = data.get("plans", [])
+        rows = [[str(i), *_plan_row(p)] for i, p in enumerate(plans, 1)]
+        table = {"title": f"best plans ({data.get('fitting', '?')} of "
+                          f"{data.get('searched', '?')} fit)", "columns": ["#", *cols],
+                 "numeric": [0, 2, 3, 4, 5], "rows": rows, "note": None}
+        title = (f"{_model_name(data.get('model'))} on {data.get('gpus')} x "
+                 f"{_gpu_name(str(data['gpu']))}")
+    assumptions = [str(a) for a in (plans[0].get("assumptions", []) if plans else [])]
+    return {"kind": "scale", "title": title,
+            "subtitle": f"system {plans[0].get('system')}" if plans else "", "figures": [],
+            "tables": [table], "assumptions": assumptions,
+            "sources": model_source(data.get("model")) + gpu_sources([str(data["gpu"])])}
+
+
 def view(data: Mapping[str, Any], kind: str | None = None, *,
          link: Linker | None = None) -> dict[str, Any]:
     """The view of any result; ``kind`` None detects it (:func:`detect_kind`)."""
@@ -392,4 +432,6 @@ def view(data: Mapping[str, Any], kind: str | None = None, *,
         return infer_view(data)
     if kind == "bench" and "comparisons" in data:
         return bench_view(data)
+    if kind == "scale" and "gpu" in data and ("curve" in data or "plans" in data):
+        return scale_view(data)
     return generic_view(data, kind)
