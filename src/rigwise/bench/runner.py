@@ -114,6 +114,12 @@ def _distributed(opts: BenchOptions, suite: str, device: str, size: str, ctx: Be
                                     precisions=opts.precisions, quick=opts.quick)
         out += ms
         ctx.notes += notes
+    if suite == "scaling" and 1 in counts:
+        from rigwise.bench.suites.scaling import efficiency
+
+        eff = efficiency(out)
+        ctx.notes.append("DDP scaling efficiency (throughput / (n x 1 rank)): " + ", ".join(
+            f"x{n} {e:.0%}" for n, e in eff.items()))
     return out
 
 
@@ -131,6 +137,9 @@ def run_bench(opts: BenchOptions, *, describe: Callable[[str], None] | None = No
     bad = [s for s in opts.suites if s not in SUITES]
     if bad:
         raise InputError(f"unknown suite {bad[0]!r}; choose from {', '.join(SUITES)}")
+    # CUDA numbers GPUs fastest first unless told otherwise; NVML by PCI bus id. The same
+    # order lets telemetry of NVML GPU i describe CUDA device i (set before CUDA starts).
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     torch = import_torch()
     device = _resolve_device(torch, opts.device)
     size = opts.size or ("full" if device.startswith("cuda") else "tiny")
