@@ -272,8 +272,7 @@ def _option(model: Model, w: Workload, gpu: Gpu, c: Constraints,
         thr, unit, tok = e.decode_tokens_per_s, "tok/s", e.decode_tokens_per_s
         setting = f"{e.config.weights} b{e.config.batch_size}"
     if n > 1:
-        setting += " FSDP" if "FSDP" in e.parallelism else (
-            " DDP" if "DDP" in e.parallelism else " TP")
+        setting += " " + _parallel_label(e.parallelism)
     price = per_h = None
     note = ""
     if c.market == "cloud":
@@ -293,6 +292,16 @@ def _option(model: Model, w: Workload, gpu: Gpu, c: Constraints,
                   price_usd=price, price_usd_per_h=per_h, price_note=note, value=value,
                   power_w=power, time_to_target_s=target_s, cost_to_target_usd=cost,
                   why=_why(gpu, e), setting=setting)
+
+
+def _parallel_label(parallelism: str) -> str:
+    """Short form of an estimate's parallelism: the plan's non-trivial degrees
+    (``DP2 TP1 PP1 ZeRO-2 mb1`` -> ``DP2 ZeRO-2``), or FSDP/DDP/TP for the v1 paths."""
+    if parallelism.startswith("DP"):
+        words = parallelism.split(" (")[0].split()
+        keep = [w for w in words if not w.endswith(("P1", "mb1")) and not w.startswith("mb")]
+        return " ".join(keep)
+    return "FSDP" if "FSDP" in parallelism else ("DDP" if "DDP" in parallelism else "TP")
 
 
 def _time_to_target(model: Model, w: Workload, e: TrainEstimate | InferEstimate) -> float | None:

@@ -78,11 +78,13 @@ class TimeShares:
     memory_s: float
     launch_s: float
     communication_s: float = 0.0
+    bubble_s: float = 0.0
 
     @property
     def total_s(self) -> float:
         """Sum of the shares."""
-        return self.compute_s + self.memory_s + self.launch_s + self.communication_s
+        return (self.compute_s + self.memory_s + self.launch_s + self.communication_s
+                + self.bubble_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +277,8 @@ def _bottleneck(shares: TimeShares, fits: bool) -> str:
     if not fits:
         return "memory capacity"
     parts = {"compute": shares.compute_s, "memory bandwidth": shares.memory_s,
-             "kernel launch overhead": shares.launch_s, "communication": shares.communication_s}
+             "kernel launch overhead": shares.launch_s, "communication": shares.communication_s,
+             "pipeline bubble": shares.bubble_s}
     return max(parts, key=lambda k: parts[k])
 
 
@@ -326,6 +329,8 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
             return _train_traced(model, gpu, cfg, dev, shape)
         return _train_cnn(model, gpu, cfg, dev, shape)
     seq = _seq_len(model, shape, cfg.seq_len)
+    if cfg.gpus > 1 and not peft:
+        return _train_planned(model, gpu, cfg, dev)
     ckpt = cfg.checkpointing if cfg.checkpointing is not None else cfg.task == "qlora"
     if cfg.task == "qlora" and prec.matmul not in ("fp16", "bf16"):
         raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
@@ -350,6 +355,34 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
+
+
+def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> TrainEstimate:
+    """Several GPUs, full training of a transformer: the fastest parallel plan that fits
+    (data, tensor, pipeline parallelism, ZeRO/FSDP; :func:`rigwise.model.parallel.best_plan`)
+    as a :class:`TrainEstimate`."""
+    from rigwise.model.parallel import best_plan
+
+    plan = best_plan(model, gpu, cfg.gpus, cfg)
+    pm, t = plan.memory, plan.time
+    mem = MemoryBreakdown(pm.weights_bytes, pm.gradients_bytes, pm.optimizer_bytes,
+                          pm.activations_bytes, 0.0, pm.overhead_bytes, pm.capacity_bytes)
+    shares = TimeShares(t.compute_s, t.memory_s + t.optimizer_s + t.offload_s, t.launch_s,
+                        sum(t.comm_exposed_s.values()), t.bubble_s)
+    spec = plan.spec
+    return TrainEstimate(
+        model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=plan.seq_len,
+        fits=plan.fits, memory=mem, step_time_s=plan.step_time_s,
+        samples_per_s=plan.samples_per_s,
+        tokens_per_s=plan.tokens_per_s if model.is_language_model else None, mfu=plan.mfu,
+        model_flop_per_step=plan.mfu * plan.step_time_s * dev.matmul_flop_per_s * cfg.gpus,
+        bottleneck=plan.limit if plan.fits else "memory capacity", shares=shares,
+        parallelism=f"{spec.describe()} (best of the searched plans)",
+        checkpointing=spec.checkpointing,
+        assumptions=(*plan.assumptions, *plan.reasons),
+        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        interval=lookup("multi-gpu", gpu.architecture),
+        memory_interval=lookup("memory", gpu.architecture))
 
 
 NF4_BYTES = 0.516

@@ -29,7 +29,9 @@ class Row(BaseModel):
 
     ``measured`` is in ``unit``; ``batch_size`` is per GPU (or ``global_batch`` the total).
     ``expected_miss`` marks a row the model is known to miss, with the reason; it stays in the
-    table and in the error figures.
+    table and in the error figures. ``plan``: the published parallel layout of a multi-GPU
+    row (``"TP8 PP16 mb1 SP ZeRO-1"``); without it the best plan rigwise finds is used.
+    ``model`` may be a ``config.json`` path relative to the rows file.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +55,7 @@ class Row(BaseModel):
     prompt_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
     baseline_gpus: int | None = Field(default=None, ge=1)
+    plan: str | None = None
     measured: float = Field(gt=0)
     unit: Unit
     source: str
@@ -92,7 +95,10 @@ def load_rows(path: Path) -> list[Row]:
     for f in files:
         try:
             with f.open("rb") as fh:
-                rows.extend(RowFile.model_validate(tomllib.load(fh)).row)
+                found = RowFile.model_validate(tomllib.load(fh)).row
+            rows.extend(r.model_copy(update={"model": str(f.parent / r.model)})
+                        if r.model.endswith(".json") and not Path(r.model).is_absolute()
+                        else r for r in found)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigFileError(f"{f.name}: not valid TOML: {exc}") from None
         except ValidationError as exc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rigwise.catalog.load import catalog
 from rigwise.errors import RigwiseError
@@ -24,6 +25,9 @@ from rigwise.model.estimate import (
 )
 from rigwise.validation.rows import UNIT_SCALE, Row
 from rigwise.workload.models import get_model
+
+if TYPE_CHECKING:
+    from rigwise.model.parallel import Plan
 
 GROUPS: dict[str, str] = {
     "train_throughput": "train", "train_memory": "memory", "infer_decode": "decode",
@@ -56,9 +60,12 @@ class Result:
 
     @property
     def error(self) -> float | None:
-        """Signed relative error, ``(predicted - measured) / measured``."""
+        """Signed relative error, ``(predicted - measured) / measured``; for a scaling
+        efficiency, the difference in percentage points (as a fraction)."""
         if self.predicted is None:
             return None
+        if self.row.unit == "scaling_efficiency":
+            return self.predicted - self.row.measured
         return (self.predicted - self.row.measured) / self.row.measured
 
 
@@ -121,10 +128,31 @@ def predict(row: Row) -> float:
         return est.decode_tokens_per_s
     if row.kind == "scaling_efficiency":
         base = row.baseline_gpus or 1
-        many = _train_value(row.model_copy(update={"unit": "samples_per_s"}))
-        one = _train_value(row.model_copy(update={"unit": "samples_per_s"}), gpus=base)
-        return many / (one * row.gpus / base)
+        many, one = _planned(row, row.gpus), _planned(row, base)
+        return (many.samples_per_s / row.gpus) / (one.samples_per_s / base)
+    if row.kind == "multi_gpu_throughput":
+        plan = _planned(row, row.gpus)
+        return {"mfu": plan.mfu, "step_time_s": plan.step_time_s,
+                "tokens_per_s": plan.tokens_per_s,
+                "samples_per_s": plan.samples_per_s}[row.unit]
     return _train_value(row)
+
+
+def _planned(row: Row, gpus: int) -> Plan:
+    """A multi-GPU row on its published layout (``row.plan``), else on the best plan."""
+    from rigwise.catalog.systems import get_system
+    from rigwise.model.parallel import best_plan, evaluate_plan, spec_from_label
+
+    model, gpu = get_model(row.model), catalog().gpu(row.gpu)
+    cfg = TrainConfig(precision=row.precision or "bf16", batch_size=row.batch_size or 1,
+                      seq_len=row.seq_len, optimizer=row.optimizer)
+    system = get_system(row.system) if row.system else None
+    if row.plan:
+        spec = spec_from_label(row.plan, gpus)
+        if row.checkpointing is not None:
+            spec = replace(spec, checkpointing=row.checkpointing)
+        return evaluate_plan(model, gpu, spec, cfg, system=system, global_batch=row.global_batch)
+    return best_plan(model, gpu, gpus, cfg, system=system, global_batch=row.global_batch)
 
 
 def run(rows: Iterable[Row]) -> list[Result]:
