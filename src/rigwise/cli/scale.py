@@ -73,8 +73,9 @@ def _curve_table(points: list[CurvePoint], title: str) -> Table:
     for pt in points:
         p = pt.plan
         if not p.fits:
+            need = format_bytes(p.memory.per_gpu_bytes)
             t.add_row(str(pt.gpus), "[red]does not fit[/red]", "-", "-", "-", "-",
-                      "; ".join(p.reasons)[:60])
+                      f"memory: the leanest plan needs {need} per GPU")
             continue
         eff = f"{pt.scaling_efficiency:.0%}" if pt.scaling_efficiency is not None else "-"
         t.add_row(str(pt.gpus), p.spec.describe(), format_rate(p.tokens_per_s, "tok/s"),

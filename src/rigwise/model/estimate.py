@@ -337,12 +337,8 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     pc = count_params(shape)
     linear = shape.n_layers * layer_linear_weights(shape)
     lora = _lora_params(shape, cfg.lora_rank) if peft else 0
-    spec = PassSpec(batch=cfg.batch_size, seq=seq, context=seq, act_bytes=prec.act_bytes,
-                    w_bytes=prec.gemm_weight_bytes, causal=shape.family == "decoder",
-                    fused_attention=True, lora_rank=cfg.lora_rank if peft else 0,
-                    dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
-                    training=True)
-    fwd = transformer_forward(shape, spec)
+    fwd = transformer_forward(shape, _train_spec(shape, cfg, prec.act_bytes,
+                                                 prec.gemm_weight_bytes, seq))
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
                                          ckpt, layer_input, shape.n_layers)
@@ -383,6 +379,66 @@ def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> Tra
         basis=calibration_basis(gpu.architecture, gpu.vendor),
         interval=lookup("multi-gpu", gpu.architecture),
         memory_interval=lookup("memory", gpu.architecture))
+
+
+def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_bytes: float,
+                seq: int) -> PassSpec:
+    peft = cfg.task in ("lora", "qlora")
+    return PassSpec(batch=cfg.batch_size, seq=seq, context=seq, act_bytes=act_bytes,
+                    w_bytes=w_bytes, causal=shape.family == "decoder", fused_attention=True,
+                    lora_rank=cfg.lora_rank if peft else 0,
+                    dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
+                    training=True)
+
+
+def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:
+    """The device model and the forward ops of one training step on one GPU, exactly as
+    :func:`estimate_train` times them (for rooflines and reports).
+
+    Raises:
+        UnsupportedError: a precision the device does not support.
+        InputError: a sequence length beyond the model's maximum.
+    """
+    prec = train_precision(cfg.precision, gpu)
+    dev = make_device(gpu, prec.matmul, efficiency_for(gpu.vendor, gpu.architecture))
+    shape = model.shape
+    if isinstance(shape, CnnShape):
+        return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+    if isinstance(shape, TracedShape):
+        return dev, traced_forward(shape, cfg.batch_size, prec.act_bytes,
+                                   prec.gemm_weight_bytes)
+    seq = _seq_len(model, shape, cfg.seq_len)
+    return dev, transformer_forward(shape, _train_spec(shape, cfg, prec.act_bytes,
+                                                       prec.gemm_weight_bytes, seq))
+
+
+def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, dict[str, list[Op]]]:
+    """The device model and the ops of one prefill and one decode step (at the middle of
+    the output), exactly as :func:`estimate_infer` times them.
+
+    Raises:
+        InputError: a model that is not a decoder, or an unknown engine.
+        UnsupportedError: a weight format the device cannot run.
+    """
+    shape = model.shape
+    if not isinstance(shape, TransformerShape) or shape.family != "decoder":
+        raise InputError(f"inference estimates need a decoder language model; {model.name} "
+                         "is not one")
+    if cfg.engine not in engines():
+        raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
+    fmt = weight_format(cfg.weights, gpu)
+    dev = make_device(gpu, fmt.compute, efficiency_for(gpu.vendor, gpu.architecture),
+                      memory_efficiency=engine_efficiency(cfg.engine).memory)
+    mid = cfg.prompt_tokens + cfg.output_tokens // 2
+    return dev, {phase: transformer_forward(shape, _infer_spec(cfg, fmt, seq, ctx))
+                 for phase, seq, ctx in (("prefill", cfg.prompt_tokens, cfg.prompt_tokens),
+                                         ("decode", 1, mid))}
+
+
+def _infer_spec(cfg: InferConfig, fmt: WeightFormat, seq: int, context: int) -> PassSpec:
+    return PassSpec(batch=cfg.batch_size, seq=seq, context=context, act_bytes=2.0,
+                    w_bytes=fmt.bits_per_weight / 8.0, kv_bytes=cfg.kv_bytes, causal=True,
+                    training=False)
 
 
 NF4_BYTES = 0.516
@@ -576,11 +632,8 @@ def _split(shares: TimeShares, n: int, comm_s: float) -> TimeShares:
 
 def _infer_pass(shape: TransformerShape, cfg: InferConfig, dev: Device, fmt: WeightFormat, *,
                 seq: int, context: int, launch_s: float) -> TimeShares:
-    act = 2.0
-    spec = PassSpec(batch=cfg.batch_size, seq=seq, context=context, act_bytes=act,
-                    w_bytes=fmt.bits_per_weight / 8.0, kv_bytes=cfg.kv_bytes, causal=True,
-                    training=False)
-    return _time_ops(dev, transformer_forward(shape, spec), launch_s)
+    return _time_ops(dev, transformer_forward(shape, _infer_spec(cfg, fmt, seq, context)),
+                     launch_s)
 
 
 def _prefill_activation_bytes(s: TransformerShape, cfg: InferConfig) -> float:

@@ -18,15 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from rigwise.catalog.models import Gpu
-from rigwise.model.efficiency import default_efficiency, engine_efficiency
-from rigwise.model.estimate import InferConfig, TrainConfig
-from rigwise.model.ops import Op, PassSpec, cnn_forward, transformer_forward
+from rigwise.model.estimate import InferConfig, TrainConfig, infer_pass_ops, train_forward_ops
+from rigwise.model.ops import Op
 from rigwise.model.precision import train_precision, weight_format
-from rigwise.model.roofline import Device, make_device, op_time
-from rigwise.workload.schema import CnnShape, Model, TransformerShape
-
-NF4_READ_BYTES = 0.516
-"""Bytes read per NF4 weight when dequantising (4.127 bits, QLoRA; as in model.estimate)."""
+from rigwise.model.roofline import Device, op_time
+from rigwise.workload.schema import Model, TracedShape, TransformerShape
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -61,26 +57,6 @@ def _op_rows(dev: Device, ops: Sequence[Op], phase: str) -> list[dict[str, Any]]
     return rows
 
 
-def _train_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op], str]:
-    prec = train_precision(cfg.precision, gpu)
-    dev = make_device(gpu, prec.matmul, default_efficiency())
-    shape = model.shape
-    if isinstance(shape, CnnShape):
-        return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes,
-                                prec.gemm_weight_bytes), prec.matmul
-    if not isinstance(shape, TransformerShape):
-        raise TypeError(f"no roofline for {type(shape).__name__} models")
-    peft = cfg.task in ("lora", "qlora")
-    seq = shape.image_tokens if shape.family in ("vit", "dit") else (
-        cfg.seq_len or model.default_seq_len or min(shape.max_seq_len, 2048))
-    spec = PassSpec(batch=cfg.batch_size, seq=seq, context=seq, act_bytes=prec.act_bytes,
-                    w_bytes=prec.gemm_weight_bytes, causal=shape.family == "decoder",
-                    fused_attention=True, lora_rank=cfg.lora_rank if peft else 0,
-                    dequant_bytes=NF4_READ_BYTES if cfg.task == "qlora" else 0.0,
-                    frozen=peft, training=True)
-    return dev, transformer_forward(shape, spec), prec.matmul
-
-
 def roofline_data(model: Model, gpu: Gpu, cfg: TrainConfig | InferConfig) -> dict[str, Any]:
     """The roofline of ``gpu`` and the ops of ``model`` under ``cfg`` placed on it.
 
@@ -95,24 +71,17 @@ def roofline_data(model: Model, gpu: Gpu, cfg: TrainConfig | InferConfig) -> dic
         TypeError: a model kind without an op list (traced modules).
     """
     if isinstance(cfg, TrainConfig):
-        dev, fwd, precision = _train_ops(model, gpu, cfg)
+        if isinstance(model.shape, TracedShape):
+            raise TypeError("no roofline for traced modules")
+        dev, fwd = train_forward_ops(model, gpu, cfg)
+        precision = train_precision(cfg.precision, gpu).matmul
         rows = _op_rows(dev, fwd, "forward")
     else:
-        shape = model.shape
-        if not isinstance(shape, TransformerShape):
+        if not isinstance(model.shape, TransformerShape):
             raise TypeError("inference rooflines need a transformer")
-        fmt = weight_format(cfg.weights, gpu)
-        eng = engine_efficiency(cfg.engine)
-        dev = make_device(gpu, fmt.compute, default_efficiency(), memory_efficiency=eng.memory)
-        precision = fmt.compute
-        rows = []
-        mid = cfg.prompt_tokens + cfg.output_tokens // 2
-        for phase, seq, ctx in (("prefill", cfg.prompt_tokens, cfg.prompt_tokens),
-                                ("decode", 1, mid)):
-            spec = PassSpec(batch=cfg.batch_size, seq=seq, context=ctx, act_bytes=2.0,
-                            w_bytes=fmt.bits_per_weight / 8.0, kv_bytes=cfg.kv_bytes,
-                            causal=True, training=False)
-            rows += _op_rows(dev, transformer_forward(shape, spec), phase)
+        dev, passes = infer_pass_ops(model, gpu, cfg)
+        precision = weight_format(cfg.weights, gpu).compute
+        rows = [row for phase, ops in passes.items() for row in _op_rows(dev, ops, phase)]
     peak = gpu.peak(precision)
     bw = gpu.memory_bandwidth_bytes_per_s
     return {"gpu": gpu.id, "gpu_name": gpu.name, "model": model.id, "precision": precision,
