@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +13,7 @@ from rigwise.cli.common import console, print_json
 from rigwise.errors import InputError
 
 if TYPE_CHECKING:
-    from rigwise.validation.run import Result
+    from rigwise.validation.run import GroupSummary, Result
 
 
 def validate(
@@ -24,6 +25,8 @@ def validate(
         "--write-intervals", help="store the residual percentiles that estimates' ranges use")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="print the tables as Markdown (for docs/method.md)")] = False,
 ) -> None:
     """Predict every published measurement and print the error, and the MAPE per group."""
     from rigwise.validation import intervals
@@ -55,6 +58,9 @@ def validate(
                          "mape_without_expected_misses": g.mape_known}
                         for g in summary]})
         return
+    if markdown:
+        sys.stdout.write(_markdown(results, summary))
+        return
     table = Table(title=f"Validation: {len(results)} published measurements")
     for col in ("row", "GPU", "measured", "predicted", "error", "unit / note"):
         table.add_column(col, justify="right" if col in ("measured", "predicted", "error")
@@ -77,6 +83,28 @@ def validate(
                      f"{g.within_10}/{g.rows}",
                      "—" if g.mape_known is None else f"{g.mape_known:.1%} ({g.rows_known})")
     console.print(summ)
+
+
+def _markdown(results: list[Result], summary: list[GroupSummary]) -> str:
+    lines = ["| group | basis | rows | MAPE | median error | within 10 % | MAPE w/o known misses |",
+             "|---|---|---|---|---|---|---|"]
+    for g in summary:
+        known = "—" if g.mape_known is None else f"{g.mape_known:.1%} ({g.rows_known})"
+        lines.append(f"| {g.group} | {g.basis} | {g.rows} | {g.mape:.1%} | "
+                     f"{g.median_error:+.1%} | {g.within_10}/{g.rows} | {known} |")
+    lines += ["", "| row | GPU | basis | measured | predicted | error | note |",
+              "|---|---|---|---|---|---|---|"]
+    for r in results:
+        err = "" if r.error is None else (
+            f"{r.error * 100:+.1f} pts" if r.row.unit == "scaling_efficiency"
+            else f"{r.error:+.0%}")
+        pred = "—" if r.predicted is None else f"{r.predicted:.4g}"
+        note = (r.row.expected_miss and f"known miss: {r.row.expected_miss}") or r.problem or ""
+        if r.implied_mfu is not None and r.implied_mfu > 1.0:
+            note = f"implies {r.implied_mfu:.0%} MFU; {note}".rstrip("; ")
+        lines.append(f"| {r.row.id} | {r.row.gpu} | {r.basis} | {r.row.measured:.4g} "
+                     f"{r.row.unit} | {pred} | {err} | {note} |")
+    return "\n".join(lines) + "\n"
 
 
 def _note(r: Result) -> str:
