@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from rigwise.advise.build import cores_needed, lanes_needed, plan_build
+from rigwise.advise.build import (
+    cores_needed,
+    cpu_platform,
+    gpu_slots_at_x8,
+    lanes_needed,
+    plan_build,
+)
 from rigwise.advise.check import check_parts, load_parts_list
 from rigwise.advise.power import limit_to_fit, size_psu, speed_at_power
 from rigwise.catalog.load import catalog
-from rigwise.catalog.parts import parts
+from rigwise.catalog.parts import Motherboard, RamKit, parts
 from rigwise.errors import ConfigFileError, InputError, UnknownNameError
 from rigwise.units import GIB
 
@@ -76,7 +82,75 @@ def test_four_open_air_cards_get_water_cooling_at_the_guides_price() -> None:
     assert by["gpu cooling"].price_usd == 4 * 100 + 50
     assert "Full Tower" in by["case"].reason
     assert catalog().cpu(by["cpu"].item or "").pcie_lanes >= 32
-    assert "motherboard" in plan.unpriced  # no 4-slot board in the parts catalog: said, not hidden
+
+
+def _board(plan_item: str | None) -> Motherboard:
+    board = parts().get("motherboard", plan_item or "")
+    assert isinstance(board, Motherboard)
+    return board
+
+
+def test_two_4090s_get_an_x8_x8_board_of_the_cpus_socket() -> None:
+    plan = plan_build(catalog().gpu("RTX 4090"), 2)
+    by = {c.part: c for c in plan.choices}
+    board = _board(by["motherboard"].item)
+    assert gpu_slots_at_x8(board) >= 2  # the 1-slot ROG Strix X870E-E (x16 + x4) is not enough
+    assert board.socket.value == cpu_platform(catalog().cpu(by["cpu"].item or "")).socket
+    assert plan.unpriced == ()
+    # the cheapest board that meets the rule: no cheaper priced x8/x8 board of that socket
+    rivals = [b for b in parts().of("motherboard") if isinstance(b, Motherboard) and b.price
+              and b.socket.value == board.socket.value and gpu_slots_at_x8(b) >= 2]
+    assert board.price and board.price.usd == min(b.price.usd for b in rivals if b.price)
+
+
+@pytest.mark.parametrize("gpu", ["RTX 4090", "RTX 6000 Ada"])
+def test_four_gpu_plan_is_a_priced_workstation_with_rdimm(gpu: str) -> None:
+    plan = plan_build(catalog().gpu(gpu), 4)
+    by = {c.part: c for c in plan.choices}
+    cpu = catalog().cpu(by["cpu"].item or "")
+    board = _board(by["motherboard"].item)
+    assert gpu_slots_at_x8(board) >= 4 and board.socket.value == cpu_platform(cpu).socket
+    assert cpu.segment in ("workstation", "server") and cpu.pcie_lanes >= 32
+    # a dated street price beats the $5,889 launch price of the Xeon w9-3495X
+    assert by["cpu"].price_usd is not None and by["cpu"].price_usd < 5889
+    ram = parts().get("ram", by["ram"].item or "")
+    assert isinstance(ram, RamKit) and ram.registered and ram.registered.value
+    assert by["cpu cooler"].item is not None and plan.unpriced == ()
+    assert plan.total_usd > 4 * (by["gpu"].price_usd or 0.0)  # GPUs plus the priced rest
+
+
+def test_cpu_and_board_are_the_cheapest_priced_pair() -> None:
+    plan = plan_build(catalog().gpu("RTX 4090"), 4)
+    by = {c.part: c for c in plan.choices}
+    chosen = (by["cpu"].price_usd or 0.0) + (by["motherboard"].price_usd or 0.0)
+    for cpu in catalog().cpus.values():
+        price = cpu.purchase_price_usd()
+        if price is None or cpu.pcie_lanes < 32 or cpu.vendor == "nvidia" or cpu.cores < 8:
+            continue
+        sock = cpu_platform(cpu).socket
+        boards = [b.price.usd for b in parts().of("motherboard") if isinstance(b, Motherboard)
+                  and b.socket.value == sock and b.price and gpu_slots_at_x8(b) >= 4]
+        if boards and sock not in ("AM4", "AM5", "LGA1700"):
+            assert chosen <= price[0] + min(boards)
+
+
+def test_desktop_plans_keep_unbuffered_ram_and_desktop_coolers() -> None:
+    plan = plan_build(catalog().gpu("RTX 4090"), 1)
+    by = {c.part: c for c in plan.choices}
+    ram = parts().get("ram", by["ram"].item or "")
+    assert isinstance(ram, RamKit) and not (ram.registered and ram.registered.value)
+    assert by["cpu cooler"].item == "Noctua NH-D15"
+
+
+def test_workstation_parts_carry_dated_sourced_prices() -> None:
+    for kind in ("motherboard", "ram", "cooler"):
+        for part in parts().of(kind):
+            if part.price is not None:
+                assert part.price.source in parts().sources[kind]
+                assert part.price.date <= parts().source_of(kind, part.price.source).as_of
+    cpu = catalog().cpu("Threadripper PRO 7965WX")
+    assert cpu.street_price_usd and cpu.street_price_date is not None
+    assert cpu.purchase_price_usd() == (cpu.street_price_usd, "street, 2026-04")
 
 
 def test_blower_cards_need_no_water() -> None:

@@ -12,8 +12,11 @@ numbers kept in ``catalog/data/parts/rules.toml``:
 * Storage (rigwise's own rule): an NVMe drive of at least the dataset plus 500 GB for the
   system, environments and checkpoints.
 
-Prices are dated observations (GPUs from the GPU catalog, CPUs at launch price, the other
-parts from the PCPartPicker snapshot); the plan's total lists any part without a price.
+Prices are dated observations (GPUs from the GPU catalog, CPUs at their dated street price
+where the catalog has one, else at launch price, the other parts from the PCPartPicker snapshot
+or the dated listing named in each part's source); the CPU and board are chosen together, as
+the pair with the lowest known price that meets the rules. RDIMM kits go with workstation and
+server CPUs. The plan's total lists any part without a price.
 """
 
 from __future__ import annotations
@@ -97,8 +100,15 @@ def lanes_needed(gpus: int) -> int:
 
 
 def gpu_slots_at_x8(board: Motherboard) -> int:
-    """Slots of ``board`` wired with at least 8 lanes."""
+    """Slots of ``board`` that keep at least 8 lanes with every GPU slot populated."""
     return sum(1 for s in board.gpu_slots.value if s.lanes >= 8)
+
+
+def board_fits(board: Motherboard, gpus: int) -> bool:
+    """True if ``board`` takes ``gpus`` GPUs: an x16 slot for one, x8 or more each for several."""
+    if gpus == 1:
+        return any(s.max_lanes >= 16 for s in board.gpu_slots.value)
+    return gpu_slots_at_x8(board) >= gpus
 
 
 def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
@@ -115,15 +125,15 @@ def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
                          "server (HGX/OAM baseboard), not a self-built machine")
     if dataset_bytes < 0:
         raise InputError("--dataset-gb must not be negative")
-    cpu, cpu_choice = _choose_cpu(gpus, data)
+    cpu, board, cpu_choice = _choose_platform(gpus, data)
     plat = cpu_platform(cpu) if cpu else Platform(None, None)
-    board = _choose_board(plat, gpus)
-    choices = [_gpu_choice(gpu, gpus, market), cpu_choice, _board_choice(board, plat, gpus),
+    choices = [_gpu_choice(gpu, gpus, market), cpu_choice,
+               _board_choice(board, plat, gpu, gpus),
                _ram_choice(gpu, cpu, plat, board), _storage_choice(dataset_bytes)]
     sizing = size_psu([gpu.tdp_w or 0.0] * gpus, cpu.tdp_w if cpu else 0.0,
                       spiking_w=_spiking_w(gpu, gpus))
     psu_choice, limit = _psu_choice(gpu, gpus, sizing, cpu.tdp_w if cpu else 0.0)
-    choices += [psu_choice, *_cooling_choices(gpu, gpus, plat, cpu)]
+    choices += [psu_choice, *_cooling_choices(gpu, gpus, plat, cpu, board)]
     notes = [f"Power limit: at {p.power_fraction:.0%} of TDP a GPU keeps "
              f"{p.speed_fraction:.0%} of its speed ({parts().rules.sources[p.source].title})"
              for p in parts().rules.power_limit if p.power_fraction == 0.8]
@@ -143,54 +153,90 @@ def _gpu_choice(gpu: Gpu, n: int, market: str) -> Choice:
     return Choice("gpu", gpu.name, reason, bought[0] if bought else None, n)
 
 
-def _choose_cpu(gpus: int, data: str) -> tuple[Cpu | None, Choice]:
+def _choose_platform(gpus: int, data: str) -> tuple[Cpu | None, Motherboard | None, Choice]:
+    """The CPU and board with the lowest known price together that meet the guide's rules.
+
+    A CPU qualifies with enough cores and PCIe lanes (and, for 3+ GPUs, a non-desktop
+    socket); it is paired with the cheapest catalog board of its socket that takes the GPUs.
+    Pairs with a priced board come first, then pairs with an unpriced board, then CPUs with
+    no board in the catalog; within each group the lowest CPU + board price wins.
+    """
     cores, lanes = cores_needed(gpus, data), lanes_needed(gpus)
-    ok = [c for c in catalog().cpus.values() if c.launch_price_usd and c.cores >= cores
-          and c.pcie_lanes >= lanes and c.vendor != "nvidia"]
-    ok = [c for c in ok if gpus <= 2 or cpu_platform(c).socket not in DESKTOP_SOCKETS]
+    ok = [(c, p) for c in catalog().cpus.values()
+          if (p := c.purchase_price_usd()) is not None and c.cores >= cores
+          and c.pcie_lanes >= lanes and c.vendor != "nvidia"
+          and (gpus <= 2 or cpu_platform(c).socket not in DESKTOP_SOCKETS)]
     if not ok:
-        return None, Choice("cpu", None, f"no catalog CPU with a price has >= {cores} cores and "
-                            f">= {lanes} PCIe lanes", None)
-    best = min(ok, key=lambda c: (c.launch_price_usd or 0.0, c.cores))
+        return None, None, Choice("cpu", None, f"no catalog CPU with a price has >= {cores} "
+                                  f"cores and >= {lanes} PCIe lanes", None)
+    paired = [(c, p, _choose_board(cpu_platform(c), gpus)) for c, p in ok]
+
+    def cost(item: tuple[Cpu, tuple[float, str], Motherboard | None]) -> tuple[object, ...]:
+        cpu, (usd, _), board = item
+        board_usd = board.price.usd if board and board.price else None
+        return (board is None, board_usd is None, usd + (board_usd or 0.0), cpu.cores)
+
+    best, (usd, how), board = min(paired, key=cost)
     why = (f"{best.cores} cores / {best.pcie_lanes} PCIe {best.pcie_gen}.0 lanes for {gpus} "
            f"GPU(s): the guide asks {cores} cores ({data} data pipeline) and {lanes} lanes; "
-           f"cheapest catalog CPU that meets both (launch price)")
-    return best, Choice("cpu", best.name, why, best.launch_price_usd)
+           f"price {format_usd(usd)} ({how}); lowest CPU + board price in the catalog")
+    return best, board, Choice("cpu", best.name, why, usd)
 
 
 def _choose_board(plat: Platform, gpus: int) -> Motherboard | None:
     boards = [b for b in parts().of("motherboard") if isinstance(b, Motherboard)
-              and b.socket.value == plat.socket
-              and (gpu_slots_at_x8(b) >= gpus or (gpus == 1 and b.gpu_slots.value))]
-    return min(boards, key=lambda b: b.price.usd if b.price else 1e12) if boards else None
+              and b.socket.value == plat.socket and board_fits(b, gpus)]
+    return min(boards, key=lambda b: (b.price is None, b.price.usd if b.price else 0.0,
+                                      -gpu_slots_at_x8(b))) if boards else None
 
 
-def _board_choice(board: Motherboard | None, plat: Platform, gpus: int) -> Choice:
+def _board_choice(board: Motherboard | None, plat: Platform, gpu: Gpu, gpus: int) -> Choice:
+    split = "/".join(["x8"] * gpus) if gpus > 1 else "x16"
     if board is None:
         return Choice("motherboard", None, f"no board in the parts catalog for socket "
                       f"{plat.socket} with {gpus} slot(s) at x8 or more; buy one whose manual "
-                      f"lists a x8/x8{'/x8/x8' if gpus > 2 else ''} split and 2-slot spacing "
-                      "(the guide: check the PCIe section of the spec sheet)", None)
-    slots = ", ".join(f"x{s.lanes} Gen{s.gen} ({s.via})" for s in board.gpu_slots.value)
-    return Choice("motherboard", board.name, f"socket {plat.socket}; GPU slots {slots}",
-                  board.price.usd if board.price else None)
+                      f"lists a {split} split and {gpu.slots or 2}-slot spacing (the guide: "
+                      "check the PCIe section of the spec sheet)", None)
+    slots = ", ".join(f"x{s.lanes}{f' (x{s.lanes_alone} alone)' if s.lanes_alone else ''} "
+                      f"Gen{s.gen} ({s.via})" for s in board.gpu_slots.value)
+    form = f" {board.form_factor.value}" if board.form_factor else ""
+    fit = ("an x16 slot for 1 GPU" if gpus == 1
+           else f"{gpu_slots_at_x8(board)} at x8 or more for {gpus} GPUs")
+    why = (f"socket {plat.socket}{form}; GPU slots {slots}: {fit}; cheapest such board in the "
+           f"catalog. Slot spacing is not in the catalog: check the manual fits {gpus} x "
+           f"{gpu.slots or 2}-slot cards")
+    if board.price is None:
+        why += "; no dated price found for this board"
+    return Choice("motherboard", board.name, why, board.price.usd if board.price else None)
 
 
 def _ram_choice(gpu: Gpu, cpu: Cpu | None, plat: Platform, board: Motherboard | None) -> Choice:
     need = gpu.memory_bytes * parts().rules.value("ram", "min_ratio_to_largest_gpu")
-    if cpu is None or cpu.segment != "desktop" or plat.ddr is None:
-        return Choice("ram", None, f">= {format_bytes(need)} of registered ECC memory for a "
-                      "workstation CPU (not in the parts catalog); the guide: RAM at least "
-                      "the largest GPU's memory", None)
-    slots = board.memory_slots.value if board else 4
+    if cpu is None or plat.ddr is None:
+        return Choice("ram", None, f">= {format_bytes(need)} of memory (no CPU chosen, or its "
+                      "memory type is not in the catalog)", None)
+    rdimm = cpu.segment in ("workstation", "server")
+    kind = "registered ECC (RDIMM)" if rdimm else "unbuffered"
+    slots = board.memory_slots.value if board and board.memory_slots else None
     kits = [k for k in parts().of("ram") if isinstance(k, RamKit) and k.ddr.value == plat.ddr
-            and k.capacity_gib.value * GIB >= need and k.modules.value <= slots]
+            and k.capacity_gib.value * GIB >= need
+            and (slots is None or k.modules.value <= slots)
+            and bool(k.registered and k.registered.value) == rdimm]
     if not kits:
-        return Choice("ram", None, f"no DDR{plat.ddr} kit >= {format_bytes(need)} in the "
-                      "parts catalog", None)
+        return Choice("ram", None, f">= {format_bytes(need)} of {kind} DDR{plat.ddr} for "
+                      f"{cpu.name} (no such kit in the parts catalog); the guide: RAM at least "
+                      "the largest GPU's memory", None)
     kit = min(kits, key=lambda k: k.price.usd if k.price else 1e12)
-    why = (f"{kit.capacity_gib.value:.0f} GiB DDR{plat.ddr} >= {format_bytes(need)}, the "
-           "largest GPU's memory (the guide); RAM speed does not matter, cheapest kit")
+    which = "the only such kit" if len(kits) == 1 else "cheapest such kit"
+    why = (f"{kit.capacity_gib.value:.0f} GiB {kind} DDR{plat.ddr} >= {format_bytes(need)}, "
+           f"the largest GPU's memory (the guide); {which} in the catalog")
+    if kit.price:
+        why += f" ({kit.price.date:%Y-%m} price)"
+    if cpu.memory_channels and kit.modules.value < cpu.memory_channels:
+        why += (f"; {kit.modules.value} modules fill {kit.modules.value} of "
+                f"{cpu.memory_channels} memory channels")
+    elif cpu.memory_channels:
+        why += f"; {kit.modules.value} modules fill all {cpu.memory_channels} memory channels"
     return Choice("ram", kit.name, why, kit.price.usd if kit.price else None)
 
 
@@ -259,7 +305,8 @@ def _sixteen_pin_note(p: Psu, n: int, s: PsuSizing) -> str:
     return note
 
 
-def _cooling_choices(gpu: Gpu, n: int, plat: Platform, cpu: Cpu | None) -> list[Choice]:
+def _cooling_choices(gpu: Gpu, n: int, plat: Platform, cpu: Cpu | None,
+                     board: Motherboard | None = None) -> list[Choice]:
     r = parts().rules
     lo, hi = (r.value("cooling", k) for k in ("open_air_stacked_slowdown_low",
                                                 "open_air_stacked_slowdown_high"))
@@ -285,25 +332,35 @@ def _cooling_choices(gpu: Gpu, n: int, plat: Platform, cpu: Cpu | None) -> list[
         out.append(Choice("gpu cooling", None, "passive datacenter cards need server-chassis "
                           "airflow; a desktop case cannot cool them", None))
     out.append(_cpu_cooler_choice(plat, cpu))
-    out.append(_case_choice(n, water))
+    out.append(_case_choice(n, water, board))
     return out
 
 
 def _cpu_cooler_choice(plat: Platform, cpu: Cpu | None) -> Choice:
-    if plat.socket not in DESKTOP_SOCKETS:
+    coolers = [x for x in parts().of("cooler") if isinstance(x, Cooler)
+               and x.cooling.value == "air"]
+    if plat.socket in DESKTOP_SOCKETS:
+        fit = [x for x in coolers if x.sockets is None]
+        why = "the guide: a standard heat sink or AIO is fine"
+    else:
+        fit = [x for x in coolers if x.sockets and plat.socket in x.sockets.value]
+        why = f"its source lists a socket {plat.socket} mount"
+    if not fit:
         return Choice("cpu cooler", None, f"a cooler for socket {plat.socket} (not in the parts "
                       "catalog)", None)
-    c = min((x for x in parts().of("cooler") if isinstance(x, Cooler)
-             and x.cooling.value == "air"), key=lambda x: x.price.usd if x.price else 1e12)
+    c = min(fit, key=lambda x: x.price.usd if x.price else 1e12)
     return Choice("cpu cooler", c.name, f"air tower for a {cpu.tdp_w if cpu else 0:.0f} W CPU; "
-                  "the guide: a standard heat sink or AIO is fine",
-                  c.price.usd if c.price else None)
+                  f"{why}", c.price.usd if c.price else None)
 
 
-def _case_choice(n: int, water: bool) -> Choice:
+def _case_choice(n: int, water: bool, board: Motherboard | None = None) -> Choice:
     want = "ATX Full Tower" if n >= 3 or water else "ATX Mid Tower"
     cases = [c for c in parts().of("case") if isinstance(c, Case) and c.type.value == want]
     c = min(cases, key=lambda x: x.price.usd if x.price else 1e12)
     why = (f"{want}: {n} GPU(s){' and radiators' if water else ''}; the guide: the case must "
            "take full-length GPUs (check 2 expansion slots per GPU)")
+    ff = board.form_factor.value if board and board.form_factor else None
+    if board is not None and ff not in ("ATX", "Micro ATX", "Mini ITX"):
+        why += (f"; the board is {ff or 'of unsourced size'}: check the case takes "
+                f"{'it' if ff else 'the board'}")
     return Choice("case", c.name, why, c.price.usd if c.price else None)

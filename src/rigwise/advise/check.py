@@ -195,21 +195,24 @@ def _platform(gpu: Gpu, n: int, cpu: Cpu | None, board: Motherboard | None,
 
 
 def _cpu_waste(cpu: Cpu, n: int, need: int, lanes: int) -> list[Finding]:
-    if cpu.cores < 4 * need or not cpu.launch_price_usd:
+    own = cpu.purchase_price_usd()
+    if cpu.cores < 4 * need or own is None:
         return []
     multi = n > 2
-    cheaper = [c for c in catalog().cpus.values() if c.launch_price_usd and c.cores >= need
+    priced = [(c, p[0]) for c in catalog().cpus.values()
+              if (p := c.purchase_price_usd()) is not None]
+    cheaper = [(c, usd) for c, usd in priced if c.cores >= need
                and c.pcie_lanes >= (lanes if n > 1 else 16) and c.vendor != "nvidia"
                and (not multi or cpu_platform(c).socket not in DESKTOP_SOCKETS)
-               and c.launch_price_usd < cpu.launch_price_usd]
+               and usd < own[0]]
     if not cheaper:
         return []
-    alt = min(cheaper, key=lambda c: c.launch_price_usd or 0.0)
-    saved = cpu.launch_price_usd - (alt.launch_price_usd or 0.0)
+    alt, usd = min(cheaper, key=lambda cu: cu[1])
     return [Finding("waste", "cpu-oversized", f"{cpu.name}: {cpu.cores} cores for {n} GPU(s) "
                     f"that need {need}; the guide's second most common mistake is a CPU too "
                     f"powerful. {alt.name} ({alt.cores} cores, {alt.pcie_lanes} lanes) meets "
-                    f"the need for {format_usd(saved)} less at launch prices")]
+                    f"the need for {format_usd(own[0] - usd)} less (dated street price where "
+                    "known, else launch price)")]
 
 
 def _power(gpu: Gpu, n: int, cpu: Cpu | None, psu: Psu | None, psu_w: float,
@@ -263,9 +266,10 @@ def _memory(gpu: Gpu, ram: RamKit | None, spec: PartsList,
         out.append(Finding("warning", "ram-small", f"RAM {gib:.0f} GiB < the GPU's "
                            f"{format_bytes(gpu.memory_bytes)} (the guide: at least the largest "
                            "GPU's memory): loading checkpoints and datasets will swap"))
-    if board is not None and gib > board.max_memory_gib.value:
+    cap = board.max_memory_gib.value if board and board.max_memory_gib else None
+    if board is not None and cap is not None and gib > cap:
         out.append(Finding("error", "ram-board", f"{gib:.0f} GiB exceeds {board.name}'s maximum "
-                           f"{board.max_memory_gib.value:.0f} GiB"))
+                           f"{cap:.0f} GiB"))
     return out
 
 

@@ -157,6 +157,9 @@ def build_cpu(f: CpuFile) -> Cpu:
         memory_channels=s.memory_channels.value if s.memory_channels else None,
         tdp_w=s.tdp_w.value, launch_price_usd=_value(s.launch_price_usd),
         sources=dict(f.sources), provenance=_provenance(s),
+        street_price_usd=_value(s.street_price_usd),
+        street_price_date=(f.sources[s.street_price_usd.source].as_of
+                           if s.street_price_usd else None),
     )
 
 

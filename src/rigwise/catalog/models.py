@@ -118,3 +118,16 @@ class Cpu:
     launch_price_usd: float | None
     sources: dict[str, Source]
     provenance: dict[str, str]
+    street_price_usd: float | None = None
+    street_price_date: dt.date | None = None
+
+    def purchase_price_usd(self) -> tuple[float, str] | None:
+        """The price to plan with: the dated street price, else the launch price.
+
+        Returns ``(usd, description)``, or None when no price is known.
+        """
+        if self.street_price_usd and self.street_price_date:
+            return self.street_price_usd, f"street, {self.street_price_date:%Y-%m}"
+        if self.launch_price_usd:
+            return self.launch_price_usd, f"launch, {self.release_date:%Y}"
+        return None

@@ -56,21 +56,35 @@ class Psu(_Part):
 
 
 class Slot(_Frozen):
-    """One x16-sized slot: PCIe generation, electrical lanes, and what feeds it (CPU/chipset)."""
+    """One x16-sized slot: PCIe generation, electrical lanes, and what feeds it (CPU/chipset).
+
+    ``lanes`` is the electrical width with every GPU slot of the board populated (what a
+    multi-GPU build gets, e.g. 8 for each slot of an x8/x8 pair); ``lanes_alone`` is the width
+    when the slot it shares lanes with is empty (16 for the first slot of an x8/x8 pair).
+    """
 
     gen: Annotated[int, Field(ge=1, le=7)]
     lanes: Annotated[int, Field(ge=1, le=16)]
     via: Literal["cpu", "chipset"]
+    lanes_alone: Annotated[int, Field(ge=1, le=16)] | None = None
+
+    @property
+    def max_lanes(self) -> int:
+        """The widest this slot runs (alone, if it shares lanes)."""
+        return max(self.lanes, self.lanes_alone or 0)
 
 
 class Motherboard(_Part):
-    """A motherboard: socket, memory and the slots a GPU can sit in."""
+    """A motherboard: socket, memory and the slots a GPU can sit in.
+
+    Form factor, memory slots and capacity are ``None`` where no source we read states them.
+    """
 
     socket: Sourced[str]
-    form_factor: Sourced[str]
-    memory_slots: Sourced[PositiveInt]
-    max_memory_gib: Sourced[PositiveFloat]
     gpu_slots: Sourced[tuple[Slot, ...]]
+    form_factor: Sourced[str] | None = None
+    memory_slots: Sourced[PositiveInt] | None = None
+    max_memory_gib: Sourced[PositiveFloat] | None = None
 
 
 class Case(_Part):
@@ -81,19 +95,29 @@ class Case(_Part):
 
 
 class Cooler(_Part):
-    """A CPU cooler: ``air`` tower or ``aio`` liquid cooler."""
+    """A CPU cooler: ``air`` tower or ``aio`` liquid cooler.
+
+    ``sockets`` lists the sockets its source names (workstation coolers); ``None`` for the
+    desktop coolers, whose listings the planner uses for AM4/AM5/LGA1700.
+    """
 
     cooling: Sourced[Literal["air", "aio"]]
     radiator_mm: Sourced[PositiveInt] | None = None
+    sockets: Sourced[tuple[str, ...]] | None = None
 
 
 class RamKit(_Part):
-    """A RAM kit: total capacity in GiB, module count, DDR generation, MT/s."""
+    """A RAM kit: total capacity in GiB, module count, DDR generation, MT/s.
+
+    ``registered`` is true for RDIMM kits (workstation/server CPUs); ``None`` for unbuffered
+    desktop kits whose listings do not say.
+    """
 
     capacity_gib: Sourced[PositiveFloat]
     modules: Sourced[PositiveInt]
     ddr: Sourced[Annotated[int, Field(ge=3, le=6)]]
     speed_mt_s: Sourced[PositiveInt]
+    registered: Sourced[bool] | None = None
 
 
 class Storage(_Part):

@@ -175,6 +175,8 @@ class CpuSpecsFile(_Frozen):
     max_memory_gib: Sourced[PositiveFloat] | None = None
     tdp_w: Sourced[PositiveFloat]
     launch_price_usd: Sourced[PositiveFloat] | None = None
+    street_price_usd: Sourced[PositiveFloat] | None = None
+    """A dated street price of one unit, new; its date is the ``as_of`` of its source."""
 
 
 class CpuFile(_Frozen):
