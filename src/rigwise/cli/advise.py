@@ -39,7 +39,9 @@ def advise(
     seq_len: Annotated[int | None, typer.Option(help="sequence length")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="inference prompt tokens")] = 512,
     output_tokens: Annotated[int, typer.Option(help="inference output tokens")] = 256,
-    engine: Annotated[str, typer.Option(help="generic, llama.cpp or vllm")] = "generic",
+    engine: Annotated[str, typer.Option(
+        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp or vllm")
+    ] = "generic",
     tokens: Annotated[float | None, typer.Option(help="target: tokens to process")] = None,
     samples: Annotated[float | None, typer.Option(help="target: samples to process")] = None,
     epochs: Annotated[float | None, typer.Option(help="target: epochs")] = None,

@@ -69,7 +69,9 @@ def infer(
     batch_size: Annotated[int, typer.Option(help="concurrent sequences")] = 1,
     prompt_tokens: Annotated[int, typer.Option(help="prompt length (tokens)")] = 512,
     output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
-    engine: Annotated[str, typer.Option(help="generic, llama.cpp or vllm")] = "generic",
+    engine: Annotated[str, typer.Option(
+        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp or vllm")
+    ] = "generic",
     gpus: GpusOpt = 1,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
