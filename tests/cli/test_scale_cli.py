@@ -52,6 +52,33 @@ def test_curve_prints_scaling_efficiency() -> None:
     assert all(p["scaling_efficiency"] > 0.3 for p in fitting)
 
 
+def test_cnn_gets_data_parallel_plans_in_images_per_second() -> None:
+    r = run("--model", "resnet50", "--gpu", "A100 SXM4 80GB", "--gpus", "16",
+            "--system", "dgx-a100-superpod", "--batch-size", "256", "--precision", "fp16",
+            "--optimizer", "sgd", "--json")
+    assert r.returncode == 0, r.stderr
+    best = json.loads(r.stdout)["plans"][0]
+    assert best["plan"]["dp"] == 16 and best["plan"]["tp"] == best["plan"]["pp"] == 1
+    assert best["throughput"]["tokens_per_s"] is None
+    assert best["throughput"]["samples_per_s"] == pytest.approx(
+        16 * 256 / best["step_time_s"], rel=1e-6)
+    assert best["time_split_s"]["comm_total_s"]["dp"] > 0
+    r = run("--model", "resnet50", "--gpu", "A100 SXM4 80GB", "--curve", "1,8",
+            "--batch-size", "256")
+    assert r.returncode == 0, r.stderr
+    assert "samples/s" in r.stdout and "tok/s" not in r.stdout
+
+
+def test_superlinear_curve_says_why() -> None:
+    r = run("--model", "gpt2", "--gpu", "h100-sxm5", "--curve", "1,16", "--json")
+    assert r.returncode == 0, r.stderr
+    pts = json.loads(r.stdout)["curve"]
+    assert pts[0]["scaling_note"] is None
+    assert pts[1]["scaling_efficiency"] > 1.0 and "optimizer step" in pts[1]["scaling_note"]
+    r = run("--model", "gpt2", "--gpu", "h100-sxm5", "--curve", "1,16")
+    assert r.returncode == 0 and "above 100 %" in r.stdout
+
+
 def test_model_that_fits_nowhere_is_an_answer() -> None:
     r = run("--model", "llama-2-70b", "--gpu", "rtx-4090", "--gpus", "4", "--json")
     assert r.returncode == 0
@@ -67,7 +94,7 @@ def test_model_that_fits_nowhere_is_an_answer() -> None:
     ["--model", "llama-3-8b", "--gpu", "H100 SXM", "--curve", "1,x"],
     ["--model", "llama-3-8b", "--gpu", "H100 SXM", "--gpus", "8", "--system", "nope-9000"],
     ["--model", "llama-3-8b", "--gpu", "H100 SXM", "--gpus", "8", "--system", "/no/such.toml"],
-    ["--model", "resnet50", "--gpu", "H100 SXM", "--gpus", "8"],
+    ["--model", "resnet50", "--gpu", "H100 SXM", "--gpus", "8", "--global-batch", "0"],
     ["--model", "llama-3-8b", "--gpu", "H100 SXM", "--gpus", "16", "--system",
      "mi300x-platform"],
 ])

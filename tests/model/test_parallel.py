@@ -82,9 +82,7 @@ def test_model_that_fits_nowhere_says_so() -> None:
     assert p.memory.per_gpu_bytes > p.memory.capacity_bytes
 
 
-def test_cnn_and_peft_are_input_errors() -> None:
-    with pytest.raises(InputError):
-        best_plan(get_model("resnet50"), catalog().gpu(H100), 8, CFG)
+def test_peft_and_bad_counts_are_input_errors() -> None:
     with pytest.raises(InputError):
         best_plan(get_model("llama-3-8b"), catalog().gpu(H100), 8, replace(CFG, task="lora"))
     with pytest.raises(InputError):
@@ -132,8 +130,9 @@ def test_scaling_curve_efficiency_is_relative_to_first_fitting_count() -> None:
     assert pts[0].scaling_efficiency == pytest.approx(1.0)
     effs = [p.scaling_efficiency for p in pts if p.scaling_efficiency is not None]
     assert len(effs) == 3
-    # data parallel over NVLink, then NDR: the gradient sync hides behind the backward pass
-    # and ZeRO-2 shrinks each GPU's optimizer step, so efficiency stays near (or just above) 1
+    # data parallel over NVLink, then NDR: the gradient reduce-scatter hides behind the
+    # backward pass, the parameter all-gather behind the forward pass, and ZeRO-1/2 split
+    # each GPU's optimizer step, so efficiency stays near (or just above) 1
     assert all(0.9 < e <= 1.05 for e in effs)
 
 
@@ -167,21 +166,32 @@ def test_validation_rows_cover_sources_and_kinds() -> None:
 
 
 def test_scaling_efficiency_within_5_points_on_average() -> None:
-    """Rows not marked as expected misses: mean |error| at most 5 points, none beyond 7."""
+    """Rows not marked as expected misses (8: transformers and CNNs): mean |error| at most
+    3.5 points, none beyond 6 (reached: 3.0 and 5.9)."""
     errs = [abs(multi_gpu_rows.error(r, p)) for r, p in _RESULTS
             if r.unit == "scaling_efficiency" and not r.expected_miss]
-    assert len(errs) >= 5
-    assert statistics.fmean(errs) <= 0.05
-    assert max(errs) <= 0.07
+    assert len(errs) >= 8
+    assert statistics.fmean(errs) <= 0.035
+    assert max(errs) <= 0.06
+
+
+def test_cnn_ddp_rows_within_4_points() -> None:
+    """NVIDIA's DGX 1-to-8-GPU ResNet-50 throughput (FP32/TF32, PyTorch DDP): each within 4
+    points (reached: 3.0-3.4, the model slightly optimistic)."""
+    errs = [multi_gpu_rows.error(r, p) for r, p in _RESULTS
+            if r.model == "resnet50" and r.id.startswith("dle-") and not r.expected_miss]
+    assert len(errs) == 3
+    assert all(0 < e <= 0.04 for e in errs)
 
 
 def test_step_time_and_mfu_within_bounds() -> None:
-    """Rows not marked as expected misses: MAPE at most 8 %, none beyond 11 %."""
+    """Rows not marked as expected misses: MAPE at most 8 %, none beyond 10 % (reached:
+    7.3 % and 9.8 %)."""
     errs = [abs(multi_gpu_rows.error(r, p)) for r, p in _RESULTS
             if r.kind == "multi_gpu_throughput" and not r.expected_miss]
     assert len(errs) >= 5
     assert statistics.fmean(errs) <= 0.08
-    assert max(errs) <= 0.11
+    assert max(errs) <= 0.10
 
 
 def test_expected_misses_still_predicted() -> None:

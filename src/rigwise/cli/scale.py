@@ -49,25 +49,35 @@ def plan_json(p: Plan) -> dict[str, Any]:
                          "launch_s": t.launch_s, "bubble_s": t.bubble_s,
                          "optimizer_s": t.optimizer_s, "offload_s": t.offload_s,
                          "comm_exposed_s": t.comm_exposed_s, "comm_total_s": t.comm_total_s},
-        "throughput": {"samples_per_s": p.samples_per_s, "tokens_per_s": p.tokens_per_s},
+        "throughput": {"samples_per_s": p.samples_per_s,
+                       "tokens_per_s": p.tokens_per_s if p.seq_len else None},
         "mfu": p.mfu, "limit": p.limit, "assumptions": list(p.assumptions),
     }
 
 
+def _rate(p: Plan, gpus: int = 1) -> str:
+    """Tokens/s for token models, samples/s (images) for CNNs, divided by ``gpus``."""
+    if p.seq_len:
+        return format_rate(p.tokens_per_s / gpus, "tok/s")
+    return format_rate(p.samples_per_s / gpus, "samples/s")
+
+
 def _plans_table(plans: list[Plan], title: str) -> Table:
     t = Table(title=title)
-    for col in ("plan", "step", "tokens/s", "MFU", "memory/GPU", "limited by"):
+    rate = "tokens/s" if not plans or plans[0].seq_len else "samples/s"
+    for col in ("plan", "step", rate, "MFU", "memory/GPU", "limited by"):
         t.add_column(col, justify="left" if col in ("plan", "limited by") else "right")
     for p in plans:
         mem = format_bytes(p.memory.per_gpu_bytes) + ("" if p.fits else " [red]✗[/red]")
-        t.add_row(p.spec.describe(), format_duration(p.step_time_s),
-                  format_rate(p.tokens_per_s, "tok/s"), f"{p.mfu:.0%}", mem, p.limit)
+        t.add_row(p.spec.describe(), format_duration(p.step_time_s), _rate(p),
+                  f"{p.mfu:.0%}", mem, p.limit)
     return t
 
 
 def _curve_table(points: list[CurvePoint], title: str) -> Table:
     t = Table(title=title)
-    for col in ("GPUs", "best plan", "tokens/s", "per GPU", "MFU", "scaling eff.",
+    rate = "tokens/s" if not points or points[0].plan.seq_len else "samples/s"
+    for col in ("GPUs", "best plan", rate, "per GPU", "MFU", "scaling eff.",
                 "limited by"):
         t.add_column(col, justify="left" if col in ("best plan", "limited by") else "right")
     for pt in points:
@@ -78,8 +88,8 @@ def _curve_table(points: list[CurvePoint], title: str) -> Table:
                       f"memory: the leanest plan needs {need} per GPU")
             continue
         eff = f"{pt.scaling_efficiency:.0%}" if pt.scaling_efficiency is not None else "-"
-        t.add_row(str(pt.gpus), p.spec.describe(), format_rate(p.tokens_per_s, "tok/s"),
-                  format_rate(p.tokens_per_s / pt.gpus, "tok/s"), f"{p.mfu:.0%}", eff, p.limit)
+        t.add_row(str(pt.gpus), p.spec.describe(), _rate(p), _rate(p, pt.gpus),
+                  f"{p.mfu:.0%}", eff, p.limit)
     return t
 
 
@@ -92,8 +102,8 @@ def scale(
     global_batch: Annotated[int | None, typer.Option(
         "--global-batch", help="sequences per step, all GPUs (default: batch-size x GPUs)")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="sequences per GPU when no --global-batch")
-                          ] = 8,
+    batch_size: Annotated[int, typer.Option(
+        help="sequences (images for a CNN) per GPU when no --global-batch")] = 8,
     seq_len: Annotated[int | None, typer.Option(help="sequence length (tokens)")] = None,
     precision: Annotated[str, typer.Option(help="fp32, tf32, fp16, bf16 or fp8")] = "bf16",
     optimizer: Annotated[str, typer.Option(help="adamw, adamw8bit or sgd")] = "adamw",
@@ -102,7 +112,8 @@ def scale(
         "--curve", help="GPU counts for a scaling curve, e.g. 1,2,4,8,16")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Best parallel plans (DP/TP/PP/EP, ZeRO/FSDP, offload) on N GPUs, or a scaling curve."""
+    """Best parallel plans (DP/TP/PP/EP, ZeRO/FSDP, offload; DDP for CNNs) on N GPUs, or a
+    scaling curve."""
     if (gpus is None) == (curve is None):
         raise InputError("give either --gpus N or --curve 1,2,4,...")
     if top <= 0:
@@ -119,9 +130,12 @@ def scale(
         if as_json:
             print_json({"model": m.id, "gpu": g.id, "curve": [
                 {"gpus": pt.gpus, "scaling_efficiency": pt.scaling_efficiency,
-                 **plan_json(pt.plan)} for pt in points]})
+                 "scaling_note": pt.note, **plan_json(pt.plan)} for pt in points]})
         else:
             console.print(_curve_table(points, f"{m.name} on {g.name}: scaling"))
+            for pt in points:
+                if pt.note:
+                    console.print(f"[dim]{pt.gpus} GPUs: {pt.note}[/dim]")
         return
     assert gpus is not None
     plans = search_plans(m, g, gpus, cfg, system=sys_, global_batch=global_batch)

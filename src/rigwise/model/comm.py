@@ -191,6 +191,26 @@ def exposed_time(comm_s: float, overlappable_s: float, overlap: float,
     return min(comm_s, max(tail_s, comm_s - overlap * overlappable_s))
 
 
+def chunked_exposed(comm_s: float, pass_s: float, chunks: int, spacing_s: float,
+                    overlap: float, tail_s: float = 0.0) -> float:
+    """Exposed time of data-parallel traffic split over ``chunks`` model chunks of an
+    interleaved pipeline (Narayanan et al. 2021, §2.2; Megatron-LM buckets each chunk apart).
+
+    Chunk ``j``'s share ``comm_s / chunks`` must be done by ``j·spacing_s + pass_s/chunks``
+    (the schedule runs ``spacing_s`` of other chunks' passes between two chunks; ``pass_s``
+    is one micro-batch's pass over all chunks), progressing at ``overlap`` while compute
+    runs. Returns the worst lateness, at least ``tail_s``, at most ``comm_s``; with one chunk
+    this is :func:`exposed_time`.
+    """
+    if comm_s <= 0:
+        return 0.0
+    if chunks <= 1:
+        return exposed_time(comm_s, pass_s, overlap, tail_s)
+    late = max((j + 1) * comm_s / chunks - overlap * (j * spacing_s + pass_s / chunks)
+               for j in range(chunks))
+    return min(comm_s, max(tail_s, late))
+
+
 def prefetch_exposed(per_layer_comm_s: float, per_layer_compute_s: float, layers: int,
                      overlap: float) -> float:
     """Exposed time of FSDP's per-layer all-gathers with prefetch (Zhao et al. 2023, §4.3):
@@ -204,6 +224,57 @@ def prefetch_exposed(per_layer_comm_s: float, per_layer_compute_s: float, layers
 
 DDP_BUCKET_BYTES = 25 * 2**20
 """PyTorch DDP's default gradient bucket, 25 MiB (``bucket_cap_mb=25``; Li et al. 2020)."""
+
+DDP_FIRST_BUCKET_BYTES = 1 * 2**20
+"""PyTorch DDP's first bucket (the last layers' gradients), 1 MiB, so that communication
+starts early in the backward pass (``kDefaultFirstBucketBytes`` in torch's reducer)."""
+
+
+def ddp_buckets(grad_bytes: list[float], cap_bytes: float = DDP_BUCKET_BYTES,
+                first_cap_bytes: float = DDP_FIRST_BUCKET_BYTES) -> list[tuple[int, float]]:
+    """Gradient buckets as PyTorch DDP fills them (Li et al. 2020, §3.2.3).
+
+    ``grad_bytes``: gradient bytes of each layer in the order the backward pass produces
+    them (last layer first). A bucket closes once it holds at least its cap (the first
+    ``first_cap_bytes``, the others ``cap_bytes``); a layer larger than the cap fills a bucket
+    on its own. Returns ``(index of the layer that completes the bucket, bucket bytes)``.
+    """
+    out: list[tuple[int, float]] = []
+    size, cap = 0.0, first_cap_bytes
+    for i, b in enumerate(grad_bytes):
+        if b <= 0:
+            continue
+        size += b
+        if size >= cap:
+            out.append((i, size))
+            size, cap = 0.0, cap_bytes
+    if size > 0:
+        out.append((len(grad_bytes) - 1, size))
+    return out
+
+
+def overlapped_finish(ready_s: list[float], comm_s: list[float], window_s: float,
+                      overlap: float) -> float:
+    """When the last of a queue of collectives finishes, in seconds from the start of a
+    compute window of ``window_s`` seconds (the backward pass for DDP's buckets).
+
+    Collective ``i`` becomes ready at ``ready_s[i]`` and runs after the previous one on one
+    communication stream (NCCL serialises a process group's collectives). While compute
+    runs it progresses at ``overlap`` of its full speed (the two share SMs and memory
+    bandwidth; ``[link] ddp_overlap``); after the window, at full speed. With one collective
+    ready at 0 this is :func:`exposed_time`'s ``max(0, C − o·T)`` past the window.
+    """
+    if not 0 < overlap <= 1:
+        raise InputError(f"overlap must be in (0, 1], got {overlap}")
+    free = 0.0
+    for ready, dur in zip(ready_s, comm_s, strict=True):
+        start = max(ready, free)
+        if start >= window_s:
+            free = start + dur
+            continue
+        inside = (window_s - start) * overlap  # work done before the window closes
+        free = start + dur / overlap if dur <= inside else window_s + (dur - inside)
+    return free
 
 
 def compressed_bytes(grad_bytes: float, bytes_per_value: float) -> float:

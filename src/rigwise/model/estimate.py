@@ -327,6 +327,8 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                              "(use a built-in model or a config.json)")
         if isinstance(shape, TracedShape):
             return _train_traced(model, gpu, cfg, dev, shape)
+        if cfg.gpus > 1:  # DDP with bucketed all-reduce (rigwise.model.ddp)
+            return _train_planned(model, gpu, cfg, dev)
         return _train_cnn(model, gpu, cfg, dev, shape)
     seq = _seq_len(model, shape, cfg.seq_len)
     if cfg.gpus > 1 and not peft:
@@ -354,9 +356,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
 
 
 def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> TrainEstimate:
-    """Several GPUs, full training of a transformer: the fastest parallel plan that fits
-    (data, tensor, pipeline parallelism, ZeRO/FSDP; :func:`rigwise.model.parallel.best_plan`)
-    as a :class:`TrainEstimate`."""
+    """Several GPUs, full training of a transformer or a CNN: the fastest parallel plan that
+    fits (data, tensor, pipeline parallelism, ZeRO/FSDP; for CNNs DDP or ZeRO-1/2;
+    :func:`rigwise.model.parallel.best_plan`) as a :class:`TrainEstimate`."""
     from rigwise.model.parallel import best_plan
 
     plan = best_plan(model, gpu, cfg.gpus, cfg)
@@ -367,7 +369,7 @@ def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> Tra
                         sum(t.comm_exposed_s.values()), t.bubble_s)
     spec = plan.spec
     return TrainEstimate(
-        model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=plan.seq_len,
+        model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=plan.seq_len or None,
         fits=plan.fits, memory=mem, step_time_s=plan.step_time_s,
         samples_per_s=plan.samples_per_s,
         tokens_per_s=plan.tokens_per_s if model.is_language_model else None, mfu=plan.mfu,

@@ -54,7 +54,7 @@ from rigwise.model.ops import Op, PassSpec, gemm, memory, transformer_forward
 from rigwise.model.precision import train_precision
 from rigwise.model.roofline import Device, make_device
 from rigwise.workload.params import attention_params, count_params, mlp_params, norm_params
-from rigwise.workload.schema import Model, TransformerShape
+from rigwise.workload.schema import CnnShape, Model, TransformerShape
 
 SCHEDULES = ("1f1b", "interleaved")
 _REPLICATED_WITHOUT_SP = ("norm1", "norm2", "residual1", "residual2", "qkv", "mlp_up")
@@ -209,8 +209,8 @@ def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
              global_batch: int | None, n_gpus: int) -> _Ctx:
     shape = model.shape
     if not isinstance(shape, TransformerShape):
-        raise InputError(f"parallel plans cover transformers; {model.name} is a CNN "
-                         "(use data parallelism: rigwise estimate train --gpus N)")
+        raise InputError(f"parallel plans cover transformers and CNNs; {model.name} is a "
+                         "traced module (rigwise estimate train --gpus N models it as DDP)")
     if cfg.task not in ("train", "finetune"):
         raise InputError(f"parallel plans cover full training; task {cfg.task!r} is not "
                          "supported here")
@@ -447,7 +447,8 @@ def _comm(ctx: _Ctx, p: PlanSpec, t_mb_compute: float, m: int, fwd: list[Op]
         total["pp"] = exposed["pp"] = sends * hop
     if p.dp > 1:
         total["dp"], exposed["dp"] = _dp_sync(ctx, p, groups, dense, experts,
-                                              backward_s=t_mb_compute * 2.0 / 3.0)
+                                              backward_s=t_mb_compute * 2.0 / 3.0,
+                                              forward_s=t_mb_compute / 3.0)
     return exposed, total, sum(per_mb.values())
 
 
@@ -460,11 +461,20 @@ def prefetch_twice(per_layer_comm_s: float, per_layer_fwd_s: float, layers: int,
 
 
 def _dp_sync(ctx: _Ctx, p: PlanSpec, groups: dict[str, Group], dense: float, experts: float,
-             backward_s: float) -> tuple[float, float]:
-    """(total, exposed) seconds of the gradient reduction at the end of a step."""
+             backward_s: float, forward_s: float) -> tuple[float, float]:
+    """(total, exposed) seconds of the data-parallel traffic of a step.
+
+    ZeRO-0 all-reduces the gradients behind the last micro-batch's backward pass. ZeRO-1
+    and -2 reduce-scatter them instead, each GPU updates its ``1/dp`` shard, and the updated
+    16-bit parameters are all-gathered (Rajbhandari et al. 2020, §7: the same ``2Ψ`` as an
+    all-reduce) behind the next step's first forward pass, as Megatron-LM's distributed
+    optimizer does (``--overlap-param-gather``). ZeRO-3 reduce-scatters only (its gathers
+    are per layer, in ``zero3``).
+    """
     b = _grad_bytes_per_value(ctx)
-    op: comm.Collective = "all_reduce" if p.zero <= 1 else "reduce_scatter"
-    total = overhead = 0.0
+    work = {"fp16": 2.0, "bf16": 2.0, "fp8": 2.0}.get(ctx.precision, 4.0)
+    op: comm.Collective = "all_reduce" if p.zero == 0 else "reduce_scatter"
+    grads = gather = overhead = 0.0
     for params, group in ((dense, groups["dp"]), (experts, groups["edp"])):
         if params <= 0 or group.size <= 1:
             continue
@@ -473,12 +483,18 @@ def _dp_sync(ctx: _Ctx, p: PlanSpec, groups: dict[str, Group], dense: float, exp
             overhead += comm.compression_overhead_s(size, b, ctx.dev.memory_bytes_per_s,
                                                     group.size)
             size = comm.compressed_bytes(size, b)
-        total += collective_time(op, size, ctx.system, group).time_s
-        if p.zero == 2:  # updated parameter shards gathered back
-            total += collective_time("all_gather", params * b, ctx.system, group).time_s
-    tail = total * min(1.0, comm.DDP_BUCKET_BYTES / max(dense * b, 1.0))
-    exposed = comm.exposed_time(total, backward_s, overheads().ddp_overlap, tail) + overhead
-    return total + overhead, exposed
+        grads += collective_time(op, size, ctx.system, group).time_s
+        if p.zero in (1, 2):
+            gather += collective_time("all_gather", params * work, ctx.system, group).time_s
+    o = overheads().ddp_overlap
+    tail = grads * min(1.0, comm.DDP_BUCKET_BYTES / max(dense * b, 1.0))
+    v = p.chunks if p.schedule == "interleaved" else 1
+    # interleaved: min(m, p) micro-batches of one chunk run between two chunks' passes
+    m = max(1, ctx.global_batch // max(p.dp, 1) // max(p.microbatch, 1))
+    spacing = min(m, p.pp) / v
+    exposed = (comm.chunked_exposed(grads, backward_s, v, spacing * backward_s, o, tail)
+               + comm.chunked_exposed(gather, forward_s, v, spacing * forward_s, o) + overhead)
+    return grads + gather + overhead, exposed
 
 
 def _optimizer_s(ctx: _Ctx, p: PlanSpec) -> tuple[float, float]:
@@ -561,12 +577,17 @@ def evaluate_plan(model: Model, gpu: Gpu, spec: PlanSpec, cfg: TrainConfig, *,
     ``cfg`` gives precision, sequence length and optimizer (``cfg.batch_size`` is per GPU
     when ``global_batch`` is None: ``global = batch_size · gpus``). A plan that cannot run
     (TP not dividing the heads, more stages than layers, a batch that does not split) comes
-    back with ``feasible = fits = False`` and its ``reasons``.
+    back with ``feasible = fits = False`` and its ``reasons``. A CNN gets data-parallel
+    plans only (DDP or ZeRO-1/2, :mod:`rigwise.model.ddp`); its ``seq_len`` is 0.
 
     Raises:
-        InputError: a CNN, a task other than full training, non-positive sizes.
+        InputError: a traced module, a task other than full training, non-positive sizes.
         UnsupportedError: a precision the GPU cannot run.
     """
+    if isinstance(model.shape, CnnShape):
+        from rigwise.model import ddp
+        cctx = ddp.cnn_context(model, gpu, cfg, system, global_batch, spec.gpus)
+        return ddp.evaluate_cnn(cctx, spec, spec.gpus)
     ctx = _context(model, gpu, cfg, system, global_batch, spec.gpus)
     return _evaluate(ctx, spec, spec.gpus)
 
@@ -663,6 +684,10 @@ def search_plans(model: Model, gpu: Gpu, n_gpus: int, cfg: TrainConfig, *,
     Raises:
         InputError, UnsupportedError: as :func:`evaluate_plan`.
     """
+    if isinstance(model.shape, CnnShape):
+        from rigwise.model import ddp
+        cctx = ddp.cnn_context(model, gpu, cfg, system, global_batch, n_gpus)
+        return ddp.search_cnn(cctx, n_gpus, space.zero_stages, space.compression)
     ctx = _context(model, gpu, cfg, system, global_batch, n_gpus)
     specs = enumerate_plans(n_gpus, ctx.shape, ctx.system.gpus_per_node, space)
     plans = [_evaluate(ctx, s, n_gpus) for s in specs]
@@ -708,11 +733,48 @@ def _no_plan(model: Model, gpu: Gpu, n: int, cfg: TrainConfig, system: System | 
 class CurvePoint:
     """One point of a scaling curve: the best plan on ``gpus`` GPUs and its efficiency
     ``(throughput / gpus) / (throughput_base / gpus_base)`` against the smallest count that
-    fits."""
+    fits; ``note`` says why when the efficiency is above 1 (:func:`superlinear_note`)."""
 
     gpus: int
     plan: Plan
     scaling_efficiency: float | None
+    note: str | None = None
+
+
+def _per_sample_ms(p: Plan) -> dict[str, float]:
+    """Milliseconds of one GPU's step per sample it processes, by part of the step."""
+    t, per_gpu = p.time, p.global_batch / p.gpus
+    parts = {"kernels": t.compute_s + t.memory_s + t.launch_s, "optimizer": t.optimizer_s,
+             "offload": t.offload_s, "bubble": t.bubble_s,
+             "communication": sum(t.comm_exposed_s.values())}
+    return {k: v * 1e3 / per_gpu for k, v in parts.items()}
+
+
+def superlinear_note(base: Plan, plan: Plan) -> str | None:
+    """Why ``plan`` on more GPUs does more per GPU than ``base`` (scaling efficiency above
+    1 by more than half a point), part by part of the step per sample; None otherwise.
+
+    Real causes: ZeRO-1/2 split the optimizer step over the data-parallel GPUs (each updates
+    ``1/dp`` of the parameters; Rajbhandari et al. 2020), whose gradient reduce-scatter and
+    parameter all-gather can hide behind the backward and forward passes; a larger
+    micro-batch or a smaller shard per GPU runs nearer the peak.
+    """
+    if plan.samples_per_s / plan.gpus <= base.samples_per_s / base.gpus * 1.005:
+        return None  # within half a point: nothing to explain
+    a, b = _per_sample_ms(base), _per_sample_ms(plan)
+    why = {"optimizer": f"ZeRO-{plan.spec.zero} splits it over {plan.spec.dp} GPUs"
+           if plan.spec.zero >= 1 and plan.spec.dp > 1 else "a smaller shard per GPU",
+           "kernels": f"micro-batch {base.spec.microbatch} -> {plan.spec.microbatch}"
+           if plan.spec.microbatch != base.spec.microbatch else "a different layout"}
+    names = {"kernels": "forward/backward kernels", "optimizer": "optimizer step",
+             "offload": "CPU offload", "bubble": "pipeline bubble",
+             "communication": "exposed communication"}
+    gains = [f"{names[k]} {a[k]:.3g} -> {b[k]:.3g} ms ({why.get(k, 'layout')})"
+             for k in a if a[k] - b[k] > 1e-3 * a[k] and a[k] > b[k]]
+    costs = [f"{names[k]} {a[k]:.3g} -> {b[k]:.3g} ms" for k in a
+             if b[k] - a[k] > 1e-3 * b[k] and b[k] > a[k]]
+    text = f"above 100 % against {base.gpus} GPU(s); per sample: " + "; ".join(gains)
+    return text + (f"; against {', '.join(costs)}" if costs else "")
 
 
 def scaling_curve(model: Model, gpu: Gpu, counts: list[int], cfg: TrainConfig, *,
@@ -731,10 +793,11 @@ def scaling_curve(model: Model, gpu: Gpu, counts: list[int], cfg: TrainConfig, *
     for n in sorted(set(counts)):
         plan = best_plan(model, gpu, n, cfg, system=system, global_batch=global_batch,
                          space=space)
-        eff = None
+        eff, note = None, None
         if plan.fits:
             if base is None:
                 base = plan
             eff = (plan.samples_per_s / n) / (base.samples_per_s / base.gpus)
-        points.append(CurvePoint(n, plan, eff))
+            note = superlinear_note(base, plan)
+        points.append(CurvePoint(n, plan, eff, note))
     return points
