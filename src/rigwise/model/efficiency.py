@@ -42,11 +42,13 @@ class Efficiency:
 
 @dataclass(frozen=True, slots=True)
 class EngineEfficiency:
-    """An inference engine's bandwidth efficiency and launch cost per kernel."""
+    """An inference engine's bandwidth efficiency and launch cost per kernel, and whether its
+    prefill dequantizes quantized weights to fp16 before the GEMM (``prefill_dequant``)."""
 
     name: str
     memory: float
     launch_s: float
+    prefill_dequant: bool = False
 
 
 @functools.cache
@@ -84,15 +86,21 @@ def _table(name: str) -> dict[str, object]:
 
 
 @functools.cache
-def _published(vendor: str, architecture: str) -> tuple[dict[str, float], bool]:
-    """Default, then ``[vendor.V]``, then ``[arch.A]`` values; and whether the architecture's
-    table says its values were measured on that architecture (``measured = true``)."""
+def _published(vendor: str, architecture: str, segment: str = "") -> tuple[dict[str, float], bool]:
+    """Default, then ``[vendor.V]``, then ``[arch.A]``, then ``[arch.A.<segment>]`` values
+    (e.g. ``[arch.adalovelace.consumer]``: GeForce cards boost past their rated clocks); and
+    whether the most specific table found says its values were measured there."""
     v = _values(_raw()["default"])
     arch_t = _table("arch").get(arch_key(architecture))
-    for t in (_table("vendor").get(vendor), arch_t):
+    seg_t = arch_t.get(segment) if isinstance(arch_t, dict) and segment else None
+    measured = False
+    for t in (_table("vendor").get(vendor), arch_t, seg_t):
         if isinstance(t, dict):
-            v.update(_values({k: x for k, x in t.items() if isinstance(x, dict)}))
-    return v, isinstance(arch_t, dict) and bool(arch_t.get("measured"))
+            v.update(_values({k: x for k, x in t.items()
+                              if isinstance(x, dict) and "value" in x}))
+            if t is not _table("vendor").get(vendor):
+                measured = bool(t.get("measured", measured))
+    return v, measured
 
 
 @functools.cache
@@ -121,29 +129,30 @@ def forget_calibration() -> None:
 
 
 @functools.cache
-def _calibrated_build(vendor: str, architecture: str) -> Efficiency | None:
+def _calibrated_build(vendor: str, architecture: str, segment: str) -> Efficiency | None:
     local = _calibrated(architecture)
-    return _build({**_published(vendor, architecture)[0], **local}) if local else None
+    return _build({**_published(vendor, architecture, segment)[0], **local}) if local else None
 
 
-def efficiency_for(vendor: str, architecture: str) -> Efficiency:
+def efficiency_for(vendor: str, architecture: str, segment: str = "") -> Efficiency:
     """Efficiencies for a GPU of ``vendor`` and ``architecture``: the published defaults,
     overridden per vendor and per architecture (``catalog/data/efficiency``), then by the
     user's own calibration (``rigwise calibrate``) where there is one."""
-    return _calibrated_build(vendor, architecture) or _cached_build(vendor, architecture)
+    return (_calibrated_build(vendor, architecture, segment)
+            or _cached_build(vendor, architecture, segment))
 
 
 @functools.cache
-def _cached_build(vendor: str, architecture: str) -> Efficiency:
-    return _build(_published(vendor, architecture)[0])
+def _cached_build(vendor: str, architecture: str, segment: str) -> Efficiency:
+    return _build(_published(vendor, architecture, segment)[0])
 
 
-def calibration_basis(architecture: str, vendor: str = "") -> str:
-    """``calibrated`` when efficiencies for ``architecture`` come from measurements on that
-    architecture (ours or the user's), else ``blind``."""
+def calibration_basis(architecture: str, vendor: str = "", segment: str = "") -> str:
+    """``calibrated`` when efficiencies for ``architecture`` (and ``segment``) come from
+    measurements on that architecture (ours or the user's), else ``blind``."""
     if _calibrated(architecture):
         return "calibrated"
-    return "calibrated" if _published(vendor, architecture)[1] else "blind"
+    return "calibrated" if _published(vendor, architecture, segment)[1] else "blind"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +188,5 @@ def engine_efficiency(name: str) -> EngineEfficiency:
     table = _raw()["engine"]
     assert isinstance(table, dict)
     v = _values(table[name])
-    return EngineEfficiency(name=name, memory=float(v["memory"]), launch_s=float(v["launch_s"]))
+    return EngineEfficiency(name=name, memory=float(v["memory"]), launch_s=float(v["launch_s"]),
+                            prefill_dequant=bool(v.get("prefill_dequant", 0)))

@@ -317,7 +317,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     prec = train_precision(cfg.precision, gpu)
-    eff = efficiency_for(gpu.vendor, gpu.architecture)
+    eff = efficiency_for(gpu.vendor, gpu.architecture, gpu.segment)
     dev = make_device(gpu, prec.matmul, eff)
     shape = model.shape
     peft = cfg.task in ("lora", "qlora")
@@ -378,7 +378,7 @@ def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> Tra
         parallelism=f"{spec.describe()} (best of the searched plans)",
         checkpointing=spec.checkpointing,
         assumptions=(*plan.assumptions, *plan.reasons),
-        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
         interval=lookup("multi-gpu", gpu.architecture),
         memory_interval=lookup("memory", gpu.architecture))
 
@@ -402,7 +402,8 @@ def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device,
         InputError: a sequence length beyond the model's maximum.
     """
     prec = train_precision(cfg.precision, gpu)
-    dev = make_device(gpu, prec.matmul, efficiency_for(gpu.vendor, gpu.architecture))
+    dev = make_device(gpu, prec.matmul,
+                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment))
     shape = model.shape
     if isinstance(shape, CnnShape):
         return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
@@ -429,7 +430,8 @@ def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, di
     if cfg.engine not in engines():
         raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
     fmt = weight_format(cfg.weights, gpu)
-    dev = make_device(gpu, fmt.compute, efficiency_for(gpu.vendor, gpu.architecture),
+    dev = make_device(gpu, fmt.compute,
+                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment),
                       memory_efficiency=engine_efficiency(cfg.engine).memory)
     mid = cfg.prompt_tokens + cfg.output_tokens // 2
     return dev, {phase: transformer_forward(shape, _infer_spec(cfg, fmt, seq, ctx))
@@ -438,9 +440,16 @@ def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, di
 
 
 def _infer_spec(cfg: InferConfig, fmt: WeightFormat, seq: int, context: int) -> PassSpec:
+    """The pass of a prefill (``seq`` > 1) or decode step. Engines that dequantize quantized
+    weights to fp16 before a prefill GEMM (llama.cpp's cuBLAS path, bitsandbytes) add a
+    dequantization kernel per weight and run the GEMM on fp16 weights; decode reads the
+    quantized weights inside fused GEMV kernels."""
+    w_bytes = fmt.bits_per_weight / 8.0
+    dequant = (seq > 1 and fmt.bits_per_weight < 16 and fmt.compute in ("fp16", "bf16")
+               and engine_efficiency(cfg.engine).prefill_dequant)
     return PassSpec(batch=cfg.batch_size, seq=seq, context=context, act_bytes=2.0,
-                    w_bytes=fmt.bits_per_weight / 8.0, kv_bytes=cfg.kv_bytes, causal=True,
-                    training=False)
+                    w_bytes=2.0 if dequant else w_bytes, kv_bytes=cfg.kv_bytes, causal=True,
+                    training=False, dequant_bytes=w_bytes if dequant else 0.0)
 
 
 NF4_BYTES = 0.516
@@ -510,7 +519,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         model_flop_per_step=model_flop * cfg.gpus, bottleneck=_bottleneck(shares, mem.fits),
         shares=shares, parallelism=parallelism, checkpointing=ckpt,
         assumptions=tuple(assumptions),
-        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
         interval=lookup("train" if cfg.gpus == 1 else "multi-gpu", gpu.architecture),
         memory_interval=lookup("memory", gpu.architecture))
 
@@ -589,7 +598,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
                          f"{shape.max_seq_len}")
     eng = engine_efficiency(cfg.engine)
-    eff = efficiency_for(gpu.vendor, gpu.architecture)
+    eff = efficiency_for(gpu.vendor, gpu.architecture, gpu.segment)
     dev = make_device(gpu, fmt.compute, eff, memory_efficiency=eng.memory)
     n = cfg.gpus
     pc = count_params(shape)
@@ -623,7 +632,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
                      f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
                      f"{fmt.compute}", "decode timed at the middle of the output"),
-        basis=calibration_basis(gpu.architecture, gpu.vendor),
+        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
         prefill_interval=lookup("prefill", gpu.architecture),
         decode_interval=lookup("decode", gpu.architecture))
 

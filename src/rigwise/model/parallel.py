@@ -223,7 +223,8 @@ def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
         raise InputError(f"global batch must be positive, got {batch}")
     if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
         raise InputError(f"unknown optimizer {cfg.optimizer!r}")
-    dev = make_device(gpu, prec.matmul, efficiency_for(gpu.vendor, gpu.architecture))
+    dev = make_device(gpu, prec.matmul,
+                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment))
     sys_ = system or default_system(gpu, n_gpus)
     if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
         raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "

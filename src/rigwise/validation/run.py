@@ -160,11 +160,12 @@ def run(rows: Iterable[Row]) -> list[Result]:
     out: list[Result] = []
     for row in rows:
         try:
-            arch = catalog().gpu(row.gpu).architecture
+            gpu = catalog().gpu(row.gpu)
         except RigwiseError as exc:
             out.append(Result(row, None, str(exc), "?", "blind"))
             continue
-        basis = calibration_basis(arch)
+        arch = gpu.architecture
+        basis = calibration_basis(arch, gpu.vendor, gpu.segment)
         try:
             value = predict(row)
             implied = None
