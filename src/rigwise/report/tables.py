@@ -95,8 +95,7 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
         mem = o.estimate.memory
         price = (f"${o.price_usd_per_h:.2f}/h" if o.price_usd_per_h else "-") if cloud else (
             format_usd(o.price_usd) if o.price_usd else "-")
-        value = "-" if o.value is None else (
-            f"{o.value:,.0f}" if cloud else f"{o.value * 1000:,.2f}/k$")
+        value = "-" if o.value is None else _per_dollar(o.value if cloud else o.value * 1000)
         need = f"{mem.per_gpu_bytes / 2**30:.1f}/{mem.capacity_bytes / 2**30:.0f}"
         row = [str(i), name, need if o.fits else f"[red]{need}[/red]",
                format_rate(o.throughput, o.unit), price, value,
@@ -114,3 +113,8 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
             f"{len(a.excluded)} left out by the constraints (--show-excluded lists them)"
         parts.append(Text(shown, style="dim"))
     return Group(*parts)
+
+
+def _per_dollar(v: float) -> str:
+    """Throughput per dollar (or per $1,000): whole numbers, three digits when small."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
