@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +83,9 @@ def from_torch(module: Any, make_inputs: Callable[[int], Sequence[Any]] | Sequen
         InputError: the module's forward fails on the given inputs.
     """
     try:
-        import torch
+        with warnings.catch_warnings():  # torch warns when NumPy is absent; we do not use it
+            warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+            import torch
     except ImportError:
         raise UnsupportedError("from_torch needs PyTorch: pip install torch==2.13.0") from None
     if not isinstance(module, torch.nn.Module):

@@ -8,6 +8,7 @@ callable and turns it into a :class:`~rigwise.bench.measurement.Measurement`.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,7 +34,9 @@ def import_torch() -> Any:
         TorchMissingError: PyTorch is not installed.
     """
     try:
-        import torch
+        with warnings.catch_warnings():  # torch warns when NumPy is absent; we do not use it
+            warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+            import torch
     except ImportError:
         raise TorchMissingError(
             "benchmarks need PyTorch, which is not installed: pip install 'rigwise[torch]' "
