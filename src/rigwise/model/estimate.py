@@ -11,9 +11,11 @@
   peak of the GEMM precision (Chowdhery et al. 2022, PaLM, appendix B).
 * Prefill is one forward pass over the prompt; decode is one forward pass per generated token
   for the whole batch, reading all weights and the KV cache (perf-models.md §7.6).
-* Several GPUs (v1): data parallelism with a ring all-reduce of the gradients, sharded
-  (ZeRO-3/FSDP) when one GPU cannot hold the model states; tensor parallelism for inference.
-  Communication ``2·(n−1)/n · S / B`` (ring all-reduce, Patarasuk & Yuan 2009).
+* Several GPUs: full training of transformers and CNNs takes the fastest plan of
+  :func:`rigwise.model.parallel.best_plan` (DP/TP/PP/EP, ZeRO/FSDP, DDP buckets). LoRA/QLoRA
+  and traced modules keep the simple path: data parallelism with a ring all-reduce of the
+  gradients, sharded (ZeRO-3/FSDP) when one GPU cannot hold the model states,
+  ``2·(n−1)/n · S / B`` (Patarasuk & Yuan 2009); inference uses tensor parallelism.
 """
 
 from __future__ import annotations
