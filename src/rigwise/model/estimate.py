@@ -509,11 +509,16 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
     samples = cfg.batch_size * cfg.gpus / step
     mfu = model_flop / (step * dev.matmul_flop_per_s)
+    basis = calibration_basis(gpu.architecture, gpu.vendor, gpu.segment)
+    gemm_eff = eff.gemm_tensor if dev.tensor_cores else eff.gemm_simt
     assumptions = [
-        f"GEMMs in {cfg.precision} at up to {eff.gemm_tensor:.0%} of the dense peak",
-        "fused attention (FlashAttention / memory-efficient)",
+        f"GEMMs in {cfg.precision} at up to {gemm_eff:.0%} of the datasheet dense peak ("
+        + ("published GEMM benchmarks of this GPU family" if basis == "calibrated"
+           else "default; not measured on this GPU family") + ")",
         f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
     ]
+    if isinstance(model.shape, TransformerShape):
+        assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)")
     return TrainEstimate(
         model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=seq, fits=mem.fits,
         memory=mem, step_time_s=step, samples_per_s=samples,
@@ -521,7 +526,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         model_flop_per_step=model_flop * cfg.gpus, bottleneck=_bottleneck(shares, mem.fits),
         shares=shares, parallelism=parallelism, checkpointing=ckpt,
         assumptions=tuple(assumptions),
-        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
+        basis=basis,
         interval=lookup("train" if cfg.gpus == 1 else "multi-gpu", gpu.architecture),
         memory_interval=lookup("memory", gpu.architecture))
 
