@@ -31,7 +31,7 @@ from rigwise.catalog.systems import System, default_system
 from rigwise.errors import InputError
 from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
-from rigwise.model.efficiency import efficiency_for, overheads
+from rigwise.model.efficiency import efficiency_of, overheads
 from rigwise.model.estimate import (
     TimeShares,
     TrainConfig,
@@ -109,8 +109,7 @@ def cnn_context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
     if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
         raise InputError(f"unknown optimizer {cfg.optimizer!r}")
     prec = train_precision(cfg.precision, gpu)
-    dev = make_device(gpu, prec.matmul,
-                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment))
+    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
     sys_ = system or default_system(gpu, n_gpus)
     if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
         raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rigwise.catalog.load import DATA_DIR
+from rigwise.catalog.models import Gpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +87,18 @@ def _table(name: str) -> dict[str, object]:
 
 
 @functools.cache
-def _published(vendor: str, architecture: str, segment: str = "") -> tuple[dict[str, float], bool]:
-    """Default, then ``[vendor.V]``, then ``[arch.A]``, then ``[arch.A.<segment>]`` values
-    (e.g. ``[arch.adalovelace.consumer]``: GeForce cards boost past their rated clocks); and
+def _published(vendor: str, architecture: str, segment: str = "",
+               chip: str = "") -> tuple[dict[str, float], bool]:
+    """Default, then ``[vendor.V]``, ``[arch.A]``, ``[arch.A.<segment>]`` (e.g.
+    ``[arch.adalovelace.consumer]``: GeForce cards boost past their rated clocks) and
+    ``[chip.C]`` values (``[chip.ga100]``: A100/A30 lack GA10x's dual-issue FP32); and
     whether the most specific table found says its values were measured there."""
     v = _values(_raw()["default"])
     arch_t = _table("arch").get(arch_key(architecture))
     seg_t = arch_t.get(segment) if isinstance(arch_t, dict) and segment else None
+    chip_t = _table("chip").get(arch_key(chip)) if chip else None
     measured = False
-    for t in (_table("vendor").get(vendor), arch_t, seg_t):
+    for t in (_table("vendor").get(vendor), arch_t, seg_t, chip_t):
         if isinstance(t, dict):
             v.update(_values({k: x for k, x in t.items()
                               if isinstance(x, dict) and "value" in x}))
@@ -129,30 +133,44 @@ def forget_calibration() -> None:
 
 
 @functools.cache
-def _calibrated_build(vendor: str, architecture: str, segment: str) -> Efficiency | None:
+def _calibrated_build(vendor: str, architecture: str, segment: str,
+                      chip: str) -> Efficiency | None:
     local = _calibrated(architecture)
-    return _build({**_published(vendor, architecture, segment)[0], **local}) if local else None
+    return (_build({**_published(vendor, architecture, segment, chip)[0], **local})
+            if local else None)
 
 
-def efficiency_for(vendor: str, architecture: str, segment: str = "") -> Efficiency:
+def efficiency_for(vendor: str, architecture: str, segment: str = "",
+                   chip: str = "") -> Efficiency:
     """Efficiencies for a GPU of ``vendor`` and ``architecture``: the published defaults,
     overridden per vendor and per architecture (``catalog/data/efficiency``), then by the
     user's own calibration (``rigwise calibrate``) where there is one."""
-    return (_calibrated_build(vendor, architecture, segment)
-            or _cached_build(vendor, architecture, segment))
+    return (_calibrated_build(vendor, architecture, segment, chip)
+            or _cached_build(vendor, architecture, segment, chip))
 
 
 @functools.cache
-def _cached_build(vendor: str, architecture: str, segment: str) -> Efficiency:
-    return _build(_published(vendor, architecture, segment)[0])
+def _cached_build(vendor: str, architecture: str, segment: str, chip: str) -> Efficiency:
+    return _build(_published(vendor, architecture, segment, chip)[0])
 
 
-def calibration_basis(architecture: str, vendor: str = "", segment: str = "") -> str:
+def efficiency_of(gpu: Gpu) -> Efficiency:
+    """:func:`efficiency_for` a catalog GPU (its vendor, architecture, segment and chip)."""
+    return efficiency_for(gpu.vendor, gpu.architecture, gpu.segment, gpu.chip or "")
+
+
+def basis_of(gpu: Gpu) -> str:
+    """:func:`calibration_basis` of a catalog GPU."""
+    return calibration_basis(gpu.architecture, gpu.vendor, gpu.segment, gpu.chip or "")
+
+
+def calibration_basis(architecture: str, vendor: str = "", segment: str = "",
+                      chip: str = "") -> str:
     """``calibrated`` when efficiencies for ``architecture`` (and ``segment``) come from
     measurements on that architecture (ours or the user's), else ``blind``."""
     if _calibrated(architecture):
         return "calibrated"
-    return "calibrated" if _published(vendor, architecture, segment)[1] else "blind"
+    return "calibrated" if _published(vendor, architecture, segment, chip)[1] else "blind"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from rigwise.catalog.load import catalog
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import (
-    calibration_basis,
-    efficiency_for,
+    basis_of,
+    efficiency_of,
     engine_efficiency,
     engines,
     overheads,
@@ -319,7 +319,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     prec = train_precision(cfg.precision, gpu)
-    eff = efficiency_for(gpu.vendor, gpu.architecture, gpu.segment)
+    eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
     shape = model.shape
     peft = cfg.task in ("lora", "qlora")
@@ -380,7 +380,7 @@ def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> Tra
         parallelism=f"{spec.describe()} (best of the searched plans)",
         checkpointing=spec.checkpointing,
         assumptions=(*plan.assumptions, *plan.reasons),
-        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
+        basis=basis_of(gpu),
         interval=lookup("multi-gpu", gpu.architecture),
         memory_interval=lookup("memory", gpu.architecture))
 
@@ -404,8 +404,7 @@ def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device,
         InputError: a sequence length beyond the model's maximum.
     """
     prec = train_precision(cfg.precision, gpu)
-    dev = make_device(gpu, prec.matmul,
-                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment))
+    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
     shape = model.shape
     if isinstance(shape, CnnShape):
         return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
@@ -432,8 +431,7 @@ def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, di
     if cfg.engine not in engines():
         raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
     fmt = weight_format(cfg.weights, gpu)
-    dev = make_device(gpu, fmt.compute,
-                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment),
+    dev = make_device(gpu, fmt.compute, efficiency_of(gpu),
                       memory_efficiency=engine_efficiency(cfg.engine).memory)
     mid = cfg.prompt_tokens + cfg.output_tokens // 2
     return dev, {phase: transformer_forward(shape, _infer_spec(cfg, fmt, seq, ctx))
@@ -509,7 +507,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
     samples = cfg.batch_size * cfg.gpus / step
     mfu = model_flop / (step * dev.matmul_flop_per_s)
-    basis = calibration_basis(gpu.architecture, gpu.vendor, gpu.segment)
+    basis = basis_of(gpu)
     gemm_eff = eff.gemm_tensor if dev.tensor_cores else eff.gemm_simt
     assumptions = [
         f"GEMMs in {cfg.precision} at up to {gemm_eff:.0%} of the datasheet dense peak ("
@@ -605,7 +603,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
                          f"{shape.max_seq_len}")
     eng = engine_efficiency(cfg.engine)
-    eff = efficiency_for(gpu.vendor, gpu.architecture, gpu.segment)
+    eff = efficiency_of(gpu)
     dev = make_device(gpu, fmt.compute, eff, memory_efficiency=eng.memory)
     n = cfg.gpus
     pc = count_params(shape)
@@ -639,7 +637,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
                      f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
                      f"{fmt.compute}", "decode timed at the middle of the output"),
-        basis=calibration_basis(gpu.architecture, gpu.vendor, gpu.segment),
+        basis=basis_of(gpu),
         prefill_interval=lookup("prefill", gpu.architecture),
         decode_interval=lookup("decode", gpu.architecture))
 

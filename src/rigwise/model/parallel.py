@@ -47,7 +47,7 @@ from rigwise.catalog.systems import System, default_system
 from rigwise.errors import InputError
 from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
-from rigwise.model.efficiency import efficiency_for, overheads
+from rigwise.model.efficiency import efficiency_of, overheads
 from rigwise.model.estimate import TimeShares, TrainConfig, _backward, _seq_len, _time_ops
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, gemm, memory, transformer_forward
@@ -223,8 +223,7 @@ def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
         raise InputError(f"global batch must be positive, got {batch}")
     if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
         raise InputError(f"unknown optimizer {cfg.optimizer!r}")
-    dev = make_device(gpu, prec.matmul,
-                      efficiency_for(gpu.vendor, gpu.architecture, gpu.segment))
+    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
     sys_ = system or default_system(gpu, n_gpus)
     if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
         raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "

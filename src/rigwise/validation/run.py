@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rigwise.catalog.load import catalog
 from rigwise.errors import RigwiseError
-from rigwise.model.efficiency import calibration_basis
+from rigwise.model.efficiency import basis_of
 from rigwise.model.estimate import (
     InferConfig,
     TrainConfig,
@@ -165,7 +165,7 @@ def run(rows: Iterable[Row]) -> list[Result]:
             out.append(Result(row, None, str(exc), "?", "blind"))
             continue
         arch = gpu.architecture
-        basis = calibration_basis(arch, gpu.vendor, gpu.segment)
+        basis = basis_of(gpu)
         try:
             value = predict(row)
             implied = None
