@@ -38,6 +38,13 @@ def train(
     checkpointing: Annotated[bool | None, typer.Option(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
+    chunked_loss: Annotated[bool, typer.Option(
+        "--chunked-loss/--no-chunked-loss",
+        help="the loss upcasts logits to fp32 one token chunk at a time (torchtune)")] = False,
+    nf4_double_quant: Annotated[bool, typer.Option(
+        "--nf4-double-quant/--no-nf4-double-quant",
+        help="QLoRA NF4 with double-quantised constants (bnb.nf4-dq) or without (bnb.nf4)")
+    ] = True,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
@@ -48,7 +55,7 @@ def train(
     m, g = model_by_name(model), gpu_by_name(gpu)
     cfg = TrainConfig(task=task, precision=precision, batch_size=batch_size, seq_len=seq_len,
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
-                      gpus=gpus)
+                      gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate
@@ -70,7 +77,8 @@ def infer(
     prompt_tokens: Annotated[int, typer.Option(help="prompt length (tokens)")] = 512,
     output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
     engine: Annotated[str, typer.Option(
-        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp or vllm")
+        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp, vllm, "
+        "mlc, exllamav2 or tensorrt-llm")
     ] = "generic",
     gpus: GpusOpt = 1,
     as_json: JsonOpt = False,
