@@ -6,7 +6,9 @@ elsewhere).
 
 Inference weight formats and their bits per weight:
   * dense: f32 32, f16/bf16 16, fp8 8, int8 8 (per-channel scales, negligible), int4 4.25
-    (4-bit with one fp16 scale and zero per group of 128: AWQ/GPTQ, Lin et al. 2023);
+    (4-bit with one fp16 scale and zero per group of 128: AWQ/GPTQ, Lin et al. 2023),
+    int4_g32 5.0 (gpt-fast's int4 with a bf16 scale and zero per group of 32, its
+    ``quantize.py`` default ``--groupsize 32``: 4 + 32/32);
   * llama.cpp GGUF block formats, from the block structures in ggml's ``ggml-common.h``:
     q8_0 34 B/32 = 8.5, q6_k 210 B/256 = 6.5625, q5_k 176/256 = 5.5, q4_k 144/256 = 4.5,
     q3_k 110/256 = 3.4375, q2_k 84/256 = 2.625, q4_0 18 B/32 = 4.5, q4_1 20/32 = 5.0,
@@ -64,6 +66,7 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
         WeightFormat("f32", 32.0, "fp32"), WeightFormat("f16", 16.0, "fp16"),
         WeightFormat("bf16", 16.0, "bf16"), WeightFormat("fp8", 8.0, "fp8"),
         WeightFormat("int8", 8.0, "int8"), WeightFormat("int4", 4.25, "fp16"),
+        WeightFormat("int4_g32", 5.0, "fp16"),
         WeightFormat("q8_0", 8.5, "fp16"), WeightFormat("q6_k", 6.5625, "fp16"),
         WeightFormat("q5_k_m", 5.70, "fp16"), WeightFormat("q5_k_s", 5.54, "fp16"),
         WeightFormat("q5_0", 5.5, "fp16"), WeightFormat("q5_1", 6.0, "fp16"),
