@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rigwise.catalog.load import catalog
@@ -9,7 +11,7 @@ from rigwise.model.estimate import TrainConfig, estimate_train
 from rigwise.model.memory import kv_cache_bytes
 from rigwise.model.ops import PassSpec, transformer_forward
 from rigwise.workload.models import builtin_models
-from rigwise.workload.params import count_params
+from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import TransformerShape
 
 GPT = TransformerShape(family="decoder", n_layers=4, hidden=2048, n_heads=16, n_kv_heads=16,
@@ -95,3 +97,29 @@ def test_checkpointing_cuts_activations() -> None:
     # layer activations shrink ~30x; the fp32 logits of the 128k vocabulary stay
     assert on.memory.activations_bytes < off.memory.activations_bytes / 4
     assert on.step_time_s > off.step_time_s  # the recomputed forward costs time
+
+
+def test_chunked_loss_keeps_one_fp32_chunk_of_the_logits() -> None:
+    """torchtune's CEWithChunkedOutputLoss upcasts one of 8 token chunks at a time: the fp32
+    copy of the logits shrinks from ``4·T·V`` to ``4·T·V/8`` bytes (16-bit logits stay)."""
+    m = builtin_models()["llama-3.1-8b"]
+    g = catalog().gpus["nvidia-rtx-4090"]
+    cfg = TrainConfig(task="qlora", batch_size=2, seq_len=2048)
+    whole = estimate_train(m, g, cfg).memory.activations_bytes
+    chunked = estimate_train(m, g, replace(cfg, chunked_loss=True)).memory.activations_bytes
+    assert isinstance(m.shape, TransformerShape)
+    logits = 2 * 2048 * m.shape.vocab
+    assert whole - chunked == pytest.approx(logits * (4.0 - 4.0 / 8))
+
+
+def test_nf4_without_double_quant_keeps_fp32_block_constants() -> None:
+    """bitsandbytes NF4 without double quantisation: one fp32 absmax per 64 weights, 4.5
+    bits/weight against 4.127 with it (Dettmers et al. 2023 §3)."""
+    m = builtin_models()["llama-2-7b"]
+    g = catalog().gpus["nvidia-a100-sxm4-40gb"]
+    cfg = TrainConfig(task="qlora", batch_size=1, seq_len=1024)
+    dq = estimate_train(m, g, cfg).memory.weights_bytes
+    plain = estimate_train(m, g, replace(cfg, nf4_double_quant=False)).memory.weights_bytes
+    assert isinstance(m.shape, TransformerShape)
+    linear = m.shape.n_layers * layer_linear_weights(m.shape)
+    assert plain - dq == pytest.approx(linear * (4.5 - 4.127) / 8)

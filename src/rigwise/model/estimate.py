@@ -34,6 +34,7 @@ from rigwise.model.efficiency import (
     overheads,
 )
 from rigwise.model.memory import (
+    NF4_BITS_NO_DOUBLE_QUANT,
     MemoryBreakdown,
     infer_memory,
     kv_cache_bytes,
@@ -48,7 +49,12 @@ from rigwise.model.ops import (
     traced_forward,
     transformer_forward,
 )
-from rigwise.model.precision import WeightFormat, train_precision, weight_format
+from rigwise.model.precision import (
+    NF4_BITS_PER_WEIGHT,
+    WeightFormat,
+    train_precision,
+    weight_format,
+)
 from rigwise.model.roofline import Device, make_device, op_seconds, op_time
 from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params, layer_linear_weights
@@ -60,7 +66,10 @@ TRAIN_TASKS = ("train", "finetune", "lora", "qlora")
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
     """A training setup. ``batch_size`` is per GPU; ``seq_len`` None takes the model's
-    default. ``checkpointing`` None lets the task decide (on for QLoRA, as its paper does)."""
+    default. ``checkpointing`` None lets the task decide (on for QLoRA, as its paper does).
+    ``chunked_loss``: the loss upcasts the logits to fp32 one of ``LOSS_CHUNKS`` token chunks
+    at a time (torchtune's ``CEWithChunkedOutputLoss``). ``nf4_double_quant``: QLoRA base
+    weights with double-quantised block constants (4.127 bits) or fp32 ones (4.5 bits)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -70,6 +79,8 @@ class TrainConfig:
     checkpointing: bool | None = None
     lora_rank: int = 16
     gpus: int = 1
+    chunked_loss: bool = False
+    nf4_double_quant: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +362,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        checkpointing=ckpt, layer_input_bytes=layer_input,
                        n_layers=shape.n_layers, capacity_bytes=gpu.memory_bytes, shard=shard,
                        dequant_buffer_bytes=_largest_matrix(shape) * 2.0
-                       if cfg.task == "qlora" else 0.0)
+                       if cfg.task == "qlora" else 0.0,
+                       nf4_bits=NF4_BITS_PER_WEIGHT if cfg.nf4_double_quant
+                       else NF4_BITS_NO_DOUBLE_QUANT)
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
@@ -392,7 +405,7 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     w_bytes=w_bytes, causal=shape.family == "decoder", fused_attention=True,
                     lora_rank=cfg.lora_rank if peft else 0,
                     dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
-                    training=True)
+                    training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0)
 
 
 def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:
@@ -451,6 +464,10 @@ def _infer_spec(cfg: InferConfig, fmt: WeightFormat, seq: int, context: int) -> 
                     w_bytes=2.0 if dequant else w_bytes, kv_bytes=cfg.kv_bytes, causal=True,
                     training=False, dequant_bytes=w_bytes if dequant else 0.0)
 
+
+LOSS_CHUNKS = 8
+"""Token chunks of a chunked cross-entropy: torchtune ``CEWithChunkedOutputLoss``'s default
+``num_output_chunks=8`` (torchtune/modules/loss/ce_chunked_output_loss.py)."""
 
 NF4_BYTES = 0.516
 """Bytes read per NF4 weight when dequantising (4.127 bits, QLoRA)."""

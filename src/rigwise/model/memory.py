@@ -10,7 +10,12 @@ Bytes per parameter (perf-models.md §7.4):
   * LoRA (Hu et al. 2021): frozen 16-bit base weights, ``r·(d_in + d_out)`` trainable
     parameters per adapted matrix at 16 B each (fp32 weight, gradient, AdamW moments);
   * QLoRA (Dettmers et al. 2023): linear weights in NF4 with double quantisation,
-    4.127 bits/weight; embeddings, head and norms stay 16-bit;
+    4.127 bits/weight; without it (bitsandbytes ``compress_statistics=False``, LitGPT's
+    ``bnb.nf4``) each 64-weight block keeps an fp32 absmax, 4 + 32/64 = 4.5 bits/weight
+    (bitsandbytes ``functional.quantize_4bit``, blocksize 64); embeddings, head and norms stay
+    16-bit. bitsandbytes' ``MatMul4Bit`` dequantises the weight for each GEMM and frees it
+    (one matrix as a transient buffer); it saves the 16-bit input and the 4-bit weight for
+    backward (``ctx.tensors = (A, B)``), as a LoRA layer's adapter needs that input anyway;
   * activations: the ``saved_bytes`` of the forward ops (Korthikanti et al. 2022); with full
     activation checkpointing only each layer's input stays, plus one layer's activations
     while it is recomputed;
@@ -25,6 +30,10 @@ from dataclasses import dataclass
 from rigwise.model.efficiency import overheads
 from rigwise.model.ops import Op
 from rigwise.model.precision import NF4_BITS_PER_WEIGHT
+
+NF4_BITS_NO_DOUBLE_QUANT = 4.5
+"""NF4 without double quantisation: 4 bits + one fp32 absmax per 64-weight block
+(bitsandbytes ``functional.quantize_4bit`` with ``blocksize=64, compress_statistics=False``)."""
 
 OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
 """Optimizer-state bytes per trainable parameter (fp32 AdamW moments, 8-bit AdamW, momentum)."""
@@ -55,8 +64,9 @@ class MemoryBreakdown:
 
 
 def weights_bytes_train(task: str, precision: str, params: float, linear_params: float,
-                        lora_params: float) -> float:
-    """Bytes of model weights for training tasks (see the module docstring)."""
+                        lora_params: float, nf4_bits: float = NF4_BITS_PER_WEIGHT) -> float:
+    """Bytes of model weights for training tasks (see the module docstring); ``nf4_bits``:
+    bits per QLoRA base weight (4.127 with double quantisation, 4.5 without)."""
     if task in ("train", "finetune"):
         extra = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}.get(precision, 0.0)
         return params * (4.0 + extra)
@@ -64,7 +74,7 @@ def weights_bytes_train(task: str, precision: str, params: float, linear_params:
     if task == "lora":
         return params * base + lora_params * 4.0
     # qlora: NF4 linear weights, the rest 16-bit
-    nf4 = linear_params * NF4_BITS_PER_WEIGHT / 8.0
+    nf4 = linear_params * nf4_bits / 8.0
     return nf4 + (params - linear_params) * base + lora_params * 4.0
 
 
@@ -86,14 +96,15 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
                  linear_params: float, lora_params: float, forward: list[Op],
                  checkpointing: bool, layer_input_bytes: float, n_layers: int,
                  capacity_bytes: float, shard: int = 1, dequant_buffer_bytes: float = 0.0,
-                 ) -> MemoryBreakdown:
+                 nf4_bits: float = NF4_BITS_PER_WEIGHT) -> MemoryBreakdown:
     """Memory of one GPU for a training step.
 
     ``shard`` > 1 divides weights, gradients and optimizer states over that many GPUs (ZeRO-3 /
     FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer.
     """
     trainable = lora_params if task in ("lora", "qlora") else params
-    weights = weights_bytes_train(task, precision, params, linear_params, lora_params)
+    weights = weights_bytes_train(task, precision, params, linear_params, lora_params,
+                                  nf4_bits)
     grads = trainable * 4.0
     opt = trainable * OPTIMIZER_BYTES_PER_PARAM[optimizer]
     if shard > 1:

@@ -76,7 +76,10 @@ class PassSpec:
     (``context == seq`` for training and prefill; the KV-cache length for decode).
     ``lora_rank`` > 0 adds LoRA adapters to every linear layer of the layers, whose base
     weights are then frozen; ``dequant_bytes`` > 0 adds a dequantisation kernel per linear
-    weight reading that many bytes per weight element (QLoRA NF4).
+    weight reading that many bytes per weight element (QLoRA NF4). ``loss_chunks`` > 0: the
+    loss upcasts the logits to fp32 one token chunk at a time (torchtune's
+    ``CEWithChunkedOutputLoss``, torchtune/modules/loss), so the 16-bit logits and one fp32
+    chunk are held instead of an fp32 copy of all logits; 0 upcasts them all at once.
     """
 
     batch: int
@@ -91,6 +94,7 @@ class PassSpec:
     lora_rank: int = 0
     dequant_bytes: float = 0.0
     frozen: bool = False
+    loss_chunks: int = 0
 
 
 def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int) -> list[Op]:
@@ -220,7 +224,8 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
                     layer=False, frozen=p.frozen)
         if p.training:  # logits kept in 16 bit and upcast to fp32 for the loss
             logits = t_head * s.vocab
-            head = replace(head, saved_bytes=head.saved_bytes + logits * (ab + 4.0))
+            upcast = 4.0 / p.loss_chunks if p.loss_chunks else 4.0
+            head = replace(head, saved_bytes=head.saved_bytes + logits * (ab + upcast))
             out += [head, memory("cross_entropy", logits * (ab + 4.0), logits * 4.0,
                                  layer=False)]
         else:

@@ -31,7 +31,9 @@ class Row(BaseModel):
     ``expected_miss`` marks a row the model is known to miss, with the reason; it stays in the
     table and in the error figures. ``plan``: the published parallel layout of a multi-GPU
     row (``"TP8 PP16 mb1 SP ZeRO-1"``); without it the best plan rigwise finds is used.
-    ``model`` may be a ``config.json`` path relative to the rows file.
+    ``model`` may be a ``config.json`` path relative to the rows file. ``chunked_loss`` and
+    ``nf4_double_quant``: the training setup's loss and QLoRA quantisation, as the row's
+    source states them (see :class:`rigwise.model.estimate.TrainConfig`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -50,6 +52,8 @@ class Row(BaseModel):
     optimizer: Literal["adamw", "adamw8bit", "sgd"] = "adamw"
     checkpointing: bool | None = None
     lora_rank: int = Field(default=16, ge=1)
+    chunked_loss: bool = False
+    nf4_double_quant: bool = True
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

@@ -88,7 +88,8 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
     batch = row.batch_size or max(1, (row.global_batch or n) // n)
     return TrainConfig(task=row.task, precision=row.precision or "bf16", batch_size=batch,
                        seq_len=row.seq_len, gpus=n, optimizer=row.optimizer,
-                       checkpointing=row.checkpointing, lora_rank=row.lora_rank)
+                       checkpointing=row.checkpointing, lora_rank=row.lora_rank,
+                       chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
