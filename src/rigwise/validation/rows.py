@@ -31,7 +31,10 @@ class Row(BaseModel):
     ``expected_miss`` marks a row the model is known to miss, with the reason; it stays in the
     table and in the error figures. ``plan``: the published parallel layout of a multi-GPU
     row (``"TP8 PP16 mb1 SP ZeRO-1"``); without it the best plan rigwise finds is used.
-    ``model`` may be a ``config.json`` path relative to the rows file. ``chunked_loss`` and
+    ``model`` may be a ``config.json`` path relative to the rows file. ``memory_kind``:
+    ``allocated`` for ``torch.cuda.max_memory_allocated`` figures (they exclude the CUDA
+    context, so the model's context term is left out of the comparison), ``used`` for
+    nvidia-smi/NVML figures (context included). ``chunked_loss`` and
     ``nf4_double_quant``: the training setup's loss and QLoRA quantisation, as the row's
     source states them (see :class:`rigwise.model.estimate.TrainConfig`).
     """
@@ -60,6 +63,7 @@ class Row(BaseModel):
     output_tokens: int | None = Field(default=None, ge=0)
     baseline_gpus: int | None = Field(default=None, ge=1)
     plan: str | None = None
+    memory_kind: Literal["allocated", "used"] | None = None
     measured: float = Field(gt=0)
     unit: Unit
     source: str

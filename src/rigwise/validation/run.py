@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rigwise.catalog.load import catalog
 from rigwise.errors import RigwiseError
-from rigwise.model.efficiency import basis_of
+from rigwise.model.efficiency import basis_of, overheads
 from rigwise.model.estimate import (
     InferConfig,
     TrainConfig,
@@ -99,7 +99,10 @@ def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
 def _train_value(row: Row, gpus: int | None = None) -> float:
     est = _train_estimate(row, gpus)
     if row.unit in UNIT_SCALE:
-        return est.memory.per_gpu_bytes / UNIT_SCALE[row.unit]
+        total = est.memory.per_gpu_bytes
+        if row.memory_kind == "allocated":  # the CUDA context is not an allocation
+            total -= overheads().cuda_context_bytes
+        return total / UNIT_SCALE[row.unit]
     if row.unit == "step_time_s":
         return est.step_time_s
     if row.unit == "mfu":
