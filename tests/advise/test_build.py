@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from rigwise.advise.build import (
+    OVERSIZED_RAM_RATIO,
     cores_needed,
     cpu_platform,
     gpu_slots_at_x8,
     lanes_needed,
+    pick_ram_kit,
     plan_build,
 )
 from rigwise.advise.check import check_parts, load_parts_list
@@ -239,3 +241,46 @@ def test_malformed_lists_are_one_line_errors(tmp_path: Path, name: str, text: st
     with pytest.raises(ConfigFileError, match=match) as err:
         load_parts_list(_write(tmp_path, name, text))
     assert "\n" not in str(err.value)
+
+
+def _kit(gib: int, modules: int, usd: float | None) -> RamKit:
+    src = {"source": "test"}
+    return RamKit.model_validate({
+        "id": f"kit-{gib}-{modules}", "name": f"{gib} GiB ({modules} modules)",
+        "price": {"usd": usd, "date": "2026-01-01", "source": "test"} if usd else None,
+        "capacity_gib": {"value": gib, **src}, "modules": {"value": modules, **src},
+        "ddr": {"value": 5, **src}, "speed_mt_s": {"value": 4800, **src},
+        "registered": {"value": True, **src}})
+
+
+def test_ram_pick_prefers_a_priced_kit_filling_half_the_channels_then_price() -> None:
+    one_dimm, half, full, unpriced = (_kit(32, 1, 150.0), _kit(64, 4, 600.0),
+                                      _kit(256, 8, 9000.0), _kit(32, 4, None))
+    kits = [full, one_dimm, half, unpriced]
+    assert pick_ram_kit(kits, 8) is half       # 1 of 8 channels is too sparse; 4 of 8 is not
+    assert pick_ram_kit(kits, 4) is half       # fills all 4 channels of a 4-channel CPU
+    assert pick_ram_kit(kits, None) is one_dimm  # channels unknown: price alone
+    assert pick_ram_kit([unpriced, full], 8) is full
+    with pytest.raises(ValueError):
+        pick_ram_kit([], 8)
+
+
+def test_four_gpu_ram_meets_the_rule_and_says_channels_and_oversize() -> None:
+    gpu = catalog().gpu("RTX 4090")
+    plan = plan_build(gpu, 4)
+    by = {c.part: c for c in plan.choices}
+    cpu = catalog().cpu(by["cpu"].item or "")
+    ram = parts().get("ram", by["ram"].item or "")
+    assert isinstance(ram, RamKit) and ram.registered and ram.registered.value
+    assert ram.capacity_gib.value * GIB >= gpu.memory_bytes
+    assert f"of {cpu.memory_channels} memory channels" in by["ram"].reason \
+        or f"all {cpu.memory_channels} memory channels" in by["ram"].reason
+    # the only priced RDIMM kit is 256 GiB, >4x the 24 GiB rule: the plan says so
+    over = ram.capacity_gib.value * GIB / gpu.memory_bytes
+    assert (over >= OVERSIZED_RAM_RATIO) == ("what the rule asks" in by["ram"].reason)
+    # every cheaper priced RDIMM kit that meets the rule would have been chosen instead
+    cheaper = [k for k in parts().of("ram") if isinstance(k, RamKit) and k.registered
+               and k.registered.value and k.price and ram.price and k.price.usd < ram.price.usd
+               and k.capacity_gib.value * GIB >= gpu.memory_bytes
+               and 2 * k.modules.value >= (cpu.memory_channels or 0)]
+    assert cheaper == []

@@ -226,18 +226,52 @@ def _ram_choice(gpu: Gpu, cpu: Cpu | None, plat: Platform, board: Motherboard | 
         return Choice("ram", None, f">= {format_bytes(need)} of {kind} DDR{plat.ddr} for "
                       f"{cpu.name} (no such kit in the parts catalog); the guide: RAM at least "
                       "the largest GPU's memory", None)
-    kit = min(kits, key=lambda k: k.price.usd if k.price else 1e12)
+    kit = pick_ram_kit(kits, cpu.memory_channels)
     which = "the only such kit" if len(kits) == 1 else "cheapest such kit"
     why = (f"{kit.capacity_gib.value:.0f} GiB {kind} DDR{plat.ddr} >= {format_bytes(need)}, "
            f"the largest GPU's memory (the guide); {which} in the catalog")
     if kit.price:
         why += f" ({kit.price.date:%Y-%m} price)"
-    if cpu.memory_channels and kit.modules.value < cpu.memory_channels:
-        why += (f"; {kit.modules.value} modules fill {kit.modules.value} of "
-                f"{cpu.memory_channels} memory channels")
-    elif cpu.memory_channels:
-        why += f"; {kit.modules.value} modules fill all {cpu.memory_channels} memory channels"
+    why += _channel_note(kit.modules.value, cpu.memory_channels)
+    over = kit.capacity_gib.value * GIB / need if need else 1.0
+    if over >= OVERSIZED_RAM_RATIO:
+        why += (f"; {over:.0f}x what the rule asks: no smaller priced {kind} DDR{plat.ddr} "
+                "kit is in the catalog")
     return Choice("ram", kit.name, why, kit.price.usd if kit.price else None)
+
+
+OVERSIZED_RAM_RATIO = 4.0
+"""rigwise's own threshold: a kit this many times the guide's RAM need is flagged as oversized."""
+
+
+def pick_ram_kit(kits: list[RamKit], channels: int | None) -> RamKit:
+    """The kit to buy among ``kits`` (all already meeting the capacity rule).
+
+    Priced kits come first; among them, kits that populate at least half of the CPU's
+    ``channels`` (one module per channel; fewer cuts memory bandwidth in proportion) come
+    before kits that populate fewer; then the lowest price. ``channels`` None: price alone.
+
+    Raises:
+        ValueError: ``kits`` is empty.
+    """
+    if not kits:
+        raise ValueError("no RAM kit to pick from")
+
+    def key(k: RamKit) -> tuple[bool, bool, float]:
+        sparse = channels is not None and 2 * k.modules.value < channels
+        return (k.price is None, sparse, k.price.usd if k.price else 0.0)
+
+    return min(kits, key=key)
+
+
+def _channel_note(modules: int, channels: int | None) -> str:
+    """How many of the CPU's memory channels ``modules`` DIMMs populate (one per channel)."""
+    if not channels:
+        return ""
+    if modules >= channels:
+        return f"; {modules} modules fill all {channels} memory channels"
+    return (f"; {modules} modules fill {modules} of {channels} memory channels (about "
+            f"{modules / channels:.0%} of the CPU's peak memory bandwidth)")
 
 
 def _storage_choice(dataset_bytes: float) -> Choice:
