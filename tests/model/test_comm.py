@@ -115,3 +115,31 @@ def test_8bit_compression_quarters_fp32_bytes_but_costs_kernels() -> None:
     assert wire == pytest.approx(1e9 * (1 + 4 / 256))
     assert comm.compression_overhead_s(4e9, 4.0, 1e12, 8) > 0
     assert math.isclose(comm.compression_overhead_s(4e9, 4.0, 1e12, 1), 0.0)
+
+
+def test_dgx1_cube_mesh_uses_every_link_only_at_eight_gpus() -> None:
+    """DGX-1 whitepapers: 6 NVLink 2 links of 25 GB/s (V100), 4 NVLink 1 links of 20 GB/s
+    (P100) per GPU; three (two) edge-disjoint 8-GPU rings use them all, a pair shares one."""
+    v, p = get_system("dgx-1-v100").intra, get_system("dgx-1-p100").intra
+    assert v.busbw(8) == pytest.approx(6 * 25e9 * v.efficiency)
+    assert v.busbw(2) == pytest.approx(25e9 * v.efficiency)
+    assert p.busbw(8) == pytest.approx(4 * 20e9 * p.efficiency)
+    assert p.busbw(4) == pytest.approx(3 * 20e9 * p.efficiency)
+    assert v.busbw(2) < v.busbw(4) < v.busbw(8)
+
+
+def test_dgx1_all_reduce_sits_between_nvswitch_and_pcie() -> None:
+    """1 GB all-reduce on 8 GPUs: the cube mesh (120 GB/s busbw) is slower than a DGX A100's
+    NVSwitch (243 GB/s) and faster than 8 PCIe 4.0 cards (24 GB/s)."""
+    g = Group(size=8, per_node=8)
+    t = {s: collective_time("all_reduce", 1e9, get_system(s), g).time_s
+         for s in ("dgx-a100", "dgx-1-v100", "pcie-server-8x-a100")}
+    assert t["dgx-a100"] < t["dgx-1-v100"] < t["pcie-server-8x-a100"]
+
+
+def test_hgx_4gpu_mesh_gives_a_pair_one_bundle() -> None:
+    """XE8545 / HGX A100 4-GPU: 12 NVLink 3 links, 4 to each peer: a pair has 100 GB/s per
+    direction, a 4-GPU ring all 300 (A100 whitepaper)."""
+    t = get_system("XE8545").intra
+    assert t.busbw(4) == pytest.approx(3 * t.busbw(2))
+    assert t.busbw(4) == pytest.approx(300e9 * 0.81)

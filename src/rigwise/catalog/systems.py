@@ -38,7 +38,7 @@ from rigwise.names import NameIndex
 SYSTEMS_DIR = DATA_DIR / "systems"
 
 Fabric = Literal["nvswitch", "nvlink-bridge", "pcie-switch", "pcie-host",
-                 "infinity-fabric-mesh", "ici-torus"]
+                 "infinity-fabric-mesh", "nvlink-mesh", "ici-torus"]
 """How the GPUs of one scale-up domain connect.
 
 ``nvswitch``: every GPU reaches every other at its full NVLink rate (HGX/DGX, NVL72).
@@ -46,8 +46,13 @@ Fabric = Literal["nvswitch", "nvlink-bridge", "pcie-switch", "pcie-host",
 ``pcie-switch`` / ``pcie-host``: PCIe through a switch or the CPU's root complex; without
 P2P (GeForce 40 series) transfers bounce through host memory.
 ``infinity-fabric-mesh``: AMD Instinct boards, every GPU linked directly to every other.
+``nvlink-mesh``: NVLink without a switch, ``links`` direct links (or bundles) per GPU: the
+4-GPU HGX boards (a full mesh) and the DGX-1 hybrid cube-mesh (see :meth:`Tier.busbw`).
 ``ici-torus``: Google TPU inter-chip interconnect, a 3D torus.
 """
+
+MESH_FABRICS = ("infinity-fabric-mesh", "nvlink-mesh")
+"""Switchless fabrics whose bandwidth per GPU grows with the links a group can use."""
 
 NetworkKind = Literal["infiniband", "roce", "ethernet", "dcn"]
 
@@ -119,9 +124,9 @@ class SystemFile(_Frozen):
                     raise ValueError(f"{prefix}{name} cites unknown source {item.source!r}")
         if self.kind == "cluster" and self.network is None:
             raise ValueError("a cluster template needs a [network] table")
-        mesh = self.intra.fabric.value == "infinity-fabric-mesh"
+        mesh = self.intra.fabric.value in MESH_FABRICS
         if mesh and self.intra.links is None:
-            raise ValueError("an infinity-fabric-mesh needs intra.links (links per GPU)")
+            raise ValueError(f"an {self.intra.fabric.value} needs intra.links (links per GPU)")
         if not self.intra.p2p.value and self.intra.no_p2p_factor is None:
             raise ValueError("intra.p2p = false needs intra.no_p2p_factor")
         return self
@@ -149,12 +154,18 @@ class Tier:
     def busbw(self, group: int) -> float:
         """Achievable bus bandwidth (bytes/s) per GPU for a collective over ``group`` GPUs.
 
-        A full mesh gives a group of ``k`` GPUs ``k − 1`` direct links each (RCCL runs
-        rings over all of them); a 3D torus gives a group that spans ``d`` dimensions
-        ``2·d`` of its 6 ports; other fabrics give every group the GPU's full rate.
+        A full mesh gives a group of ``k`` GPUs ``k − 1`` direct links each (RCCL and NCCL
+        run rings over all of them), at most ``links``. The DGX-1 hybrid cube-mesh follows
+        the same rule: its 8 GPUs form two (P100, 4 links) or three (V100, 6 links)
+        edge-disjoint Hamiltonian rings of single NVLinks, which NCCL runs in both
+        directions, so all ``links`` carry traffic (NVIDIA DGX-1 whitepapers; NVIDIA/nccl
+        issue 299: 4 rings on a DGX-1); a 4-GPU quad is fully connected (3 links, or 3 of
+        the V100's 4 in-quad links), a pair shares one link. A 3D torus gives a group that
+        spans ``d`` dimensions ``2·d`` of its 6 ports; other fabrics give every group the
+        GPU's full rate.
         """
         bw = self.bytes_per_s * self.efficiency
-        if self.fabric == "infinity-fabric-mesh" and self.links:
+        if self.fabric in MESH_FABRICS and self.links:
             bw *= min(max(group - 1, 1), self.links)
         elif self.fabric == "ici-torus" and self.torus_dim:
             dims = min(3, max(1, math.ceil(math.log(max(group, 2)) / math.log(self.torus_dim))))
@@ -352,5 +363,5 @@ def synthesized_system(gpu: Gpu) -> System:
                   cpu_adam_params_per_s=CPU_ADAM_PARAMS_PER_S, assumptions=tuple(assumptions))
 
 
-__all__ = ["System", "SystemFile", "Tier", "build_system", "builtin_systems", "default_system",
-           "get_system", "parse_system_file", "synthesized_system"]
+__all__ = ["MESH_FABRICS", "System", "SystemFile", "Tier", "build_system", "builtin_systems",
+           "default_system", "get_system", "parse_system_file", "synthesized_system"]
