@@ -216,32 +216,21 @@ def _sum_shares(times: list[tuple[float, float, int, bool]], launch_s: float,
 
 
 def _backward_shares(dev: Device, fwd: list[Op], launch_s: float) -> tuple[TimeShares, float]:
-    """Time shares and FLOPs of the backward pass of ``fwd``, as :func:`_backward` builds
-    it, timed without building its ops (an estimate's hot loop)."""
+    """Time shares and FLOPs of the backward pass of ``fwd`` (the kernels of
+    :func:`_backward_kernels`), timed without building :class:`Op` objects (an estimate's hot
+    loop)."""
     compute = mem = flop_total = 0.0
     kernels = 0
     for op in fwd:
         c = op.count
-        if op.kind == "gemm" or op.kind == "conv":
-            grads = ((op.m, op.k, op.n),) if op.frozen else ((op.m, op.k, op.n),
-                                                            (op.k, op.n, op.m))
-            for m, n, k in grads:
-                t, bound = op_seconds(dev, op.kind, op.flop, op.bytes, m, n, k, op.winograd)
-                if bound:
-                    compute += t * c
-                else:
-                    mem += t * c
-                kernels += c
-                flop_total += op.flop * c
-            continue
-        flop = op.flop * 2.5 if op.kind == "attention" else op.flop
-        t, bound = op_seconds(dev, op.kind, flop, op.bytes * 2)
-        if bound:
-            compute += t * c
-        else:
-            mem += t * c
-        kernels += c
-        flop_total += flop * c
+        for flop, nbytes, m, n, k in _backward_kernels(op):
+            t, bound = op_seconds(dev, op.kind, flop, nbytes, m, n, k, op.winograd)
+            if bound:
+                compute += t * c
+            else:
+                mem += t * c
+            kernels += c
+            flop_total += flop * c
     return TimeShares(compute, mem, kernels * launch_s), flop_total
 
 
@@ -250,31 +239,28 @@ def _add(*shares: TimeShares) -> TimeShares:
                       sum(s.launch_s for s in shares))
 
 
-def _backward(ops: list[Op]) -> list[Op]:
-    """Backward kernels of a forward pass (Op is built directly: ``dataclasses.replace`` was
-    half the time of an estimate).
+def _backward_kernels(op: Op) -> tuple[tuple[float, float, int, int, int], ...]:
+    """The backward kernels of one forward op, as ``(flop, bytes, m, n, k)`` per instance.
 
     A GEMM ``(m x k)(k x n)`` has a data-gradient GEMM ``(m x n)(n x k)`` and, unless its weight
     is frozen, a weight-gradient GEMM ``(k x m)(m x n)``: twice the forward FLOPs (Narayanan
     et al. 2021, §5.1). Attention backward costs 2.5x its forward (FlashAttention-2 §3.2:
     five matmuls instead of two); memory-bound kernels read and write twice as much.
     """
-    out: list[Op] = []
-    append = out.append
-    for op in ops:
-        if op.kind in ("gemm", "conv"):
-            append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.m, op.k, op.n,
-                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
-            if not op.frozen:
-                append(Op(op.name, op.kind, op.flop, op.bytes, op.count, op.k, op.n, op.m,
-                          op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
-        elif op.kind == "attention":
-            append(Op(op.name, op.kind, op.flop * 2.5, op.bytes * 2, op.count, op.m, op.n,
-                      op.k, op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
-        else:
-            append(Op(op.name, op.kind, op.flop, op.bytes * 2, op.count, op.m, op.n, op.k,
-                      op.saved_bytes, op.frozen, op.layer, op.weight_bytes, op.winograd))
-    return out
+    if op.kind == "gemm" or op.kind == "conv":
+        dgrad = (op.flop, op.bytes, op.m, op.k, op.n)
+        return (dgrad,) if op.frozen else (dgrad, (op.flop, op.bytes, op.k, op.n, op.m))
+    if op.kind == "attention":
+        return ((op.flop * 2.5, op.bytes * 2, op.m, op.n, op.k),)
+    return ((op.flop, op.bytes * 2, op.m, op.n, op.k),)
+
+
+def _backward(ops: list[Op]) -> list[Op]:
+    """Backward kernels of a forward pass (:func:`_backward_kernels`) as :class:`Op` objects,
+    for callers that time or place them themselves."""
+    return [Op(op.name, op.kind, flop, nbytes, op.count, m, n, k, op.saved_bytes, op.frozen,
+               op.layer, op.weight_bytes, op.winograd)
+            for op in ops for flop, nbytes, m, n, k in _backward_kernels(op)]
 
 
 def _lora_params(s: TransformerShape, rank: int) -> int:
