@@ -423,13 +423,24 @@ def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, di
         InputError: a model that is not a decoder, or an unknown engine.
         UnsupportedError: a weight format the device cannot run.
     """
+    shape = _decoder_shape(model, cfg)
+    fmt = weight_format(cfg.weights, gpu)
+    return _infer_passes(shape, gpu, cfg, fmt)
+
+
+def _decoder_shape(model: Model, cfg: InferConfig) -> TransformerShape:
+    """The decoder shape inference needs, after checking the model and the engine."""
     shape = model.shape
     if not isinstance(shape, TransformerShape) or shape.family != "decoder":
-        raise InputError(f"inference estimates need a decoder language model; {model.name} "
-                         "is not one")
+        raise InputError(f"inference estimates (prefill/decode) need a decoder language model;"
+                         f" {model.name} is not one")
     if cfg.engine not in engines():
         raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
-    fmt = weight_format(cfg.weights, gpu)
+    return shape
+
+
+def _infer_passes(shape: TransformerShape, gpu: Gpu, cfg: InferConfig,
+                  fmt: WeightFormat) -> tuple[Device, dict[str, list[Op]]]:
     dev = make_device(gpu, fmt.compute, efficiency_of(gpu),
                       memory_efficiency=engine_efficiency(cfg.engine).memory)
     mid = cfg.prompt_tokens + cfg.output_tokens // 2
@@ -594,20 +605,14 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     for name, value in (("batch size", cfg.batch_size), ("prompt tokens", cfg.prompt_tokens),
                         ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus)):
         _positive(name, value)
-    shape = model.shape
-    if not isinstance(shape, TransformerShape) or shape.family != "decoder":
-        raise InputError(f"inference estimates (prefill/decode) need a decoder language model;"
-                         f" {model.name} is not one")
-    if cfg.engine not in engines():
-        raise InputError(f"unknown engine {cfg.engine!r}; choose one of {', '.join(engines())}")
+    shape = _decoder_shape(model, cfg)
     fmt = weight_format(cfg.weights, gpu)
     ctx = cfg.prompt_tokens + cfg.output_tokens
     if ctx > shape.max_seq_len:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
                          f"{shape.max_seq_len}")
     eng = engine_efficiency(cfg.engine)
-    eff = efficiency_of(gpu)
-    dev = make_device(gpu, fmt.compute, eff, memory_efficiency=eng.memory)
+    dev, passes = _infer_passes(shape, gpu, cfg, fmt)
     n = cfg.gpus
     pc = count_params(shape)
     w_bytes = fmt.bits_per_weight / 8.0
@@ -618,10 +623,8 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     peak_act = _prefill_activation_bytes(shape, cfg) / n
     mem = infer_memory(weights=weights, kv_cache=kv, peak_activation=peak_act,
                        capacity_bytes=gpu.memory_bytes)
-    prefill = _infer_pass(shape, cfg, dev, fmt, seq=cfg.prompt_tokens, context=cfg.prompt_tokens,
-                          launch_s=eng.launch_s)
-    mid_ctx = cfg.prompt_tokens + cfg.output_tokens // 2
-    decode = _infer_pass(shape, cfg, dev, fmt, seq=1, context=mid_ctx, launch_s=eng.launch_s)
+    prefill = _time_ops(dev, passes["prefill"], eng.launch_s)
+    decode = _time_ops(dev, passes["decode"], eng.launch_s)
     bw, latency, link = _link_bytes_per_s(gpu)
     if n > 1:
         def tp_comm(tokens: int) -> float:
@@ -647,12 +650,6 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
 
 def _split(shares: TimeShares, n: int, comm_s: float) -> TimeShares:
     return TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s, comm_s)
-
-
-def _infer_pass(shape: TransformerShape, cfg: InferConfig, dev: Device, fmt: WeightFormat, *,
-                seq: int, context: int, launch_s: float) -> TimeShares:
-    return _time_ops(dev, transformer_forward(shape, _infer_spec(cfg, fmt, seq, context)),
-                     launch_s)
 
 
 def _prefill_activation_bytes(s: TransformerShape, cfg: InferConfig) -> float:
