@@ -19,14 +19,8 @@ from rigwise.errors import (
     UnknownNameError,
     UnsupportedError,
 )
-from rigwise.model.estimate import (
-    InferConfig,
-    InferEstimate,
-    TrainConfig,
-    TrainEstimate,
-    estimate_infer,
-    estimate_train,
-)
+from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
+from rigwise.model.infer import InferConfig, InferEstimate, estimate_infer
 from rigwise.model.memory import MemoryBreakdown
 from rigwise.workload.from_torch import from_torch
 from rigwise.workload.models import builtin_models, get_model

@@ -7,7 +7,7 @@ import pytest
 from rigwise.advise.edge import edge_options
 from rigwise.catalog.load import catalog
 from rigwise.errors import InputError
-from rigwise.model.estimate import InferConfig, estimate_infer
+from rigwise.model.infer import InferConfig, estimate_infer
 from rigwise.workload.models import get_model
 
 

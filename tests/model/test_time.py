@@ -7,7 +7,8 @@ import pytest
 from rigwise.catalog.load import catalog
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import default_efficiency
-from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.model.estimate import TrainConfig, estimate_train
+from rigwise.model.infer import InferConfig, estimate_infer
 from rigwise.model.roofline import gemm_efficiency, make_device
 from rigwise.workload.models import builtin_models
 from rigwise.workload.params import count_params

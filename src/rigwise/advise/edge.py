@@ -5,7 +5,7 @@ server: a single-slot 75 W card), or a Jetson module. A device qualifies when it
 fits the cap, or when a power limit down to the cap keeps a sourced fraction of its speed
 (``rules.toml``: no figure below 60 % of TDP, so no limit below that). For each device the
 largest batch (1, 2, 4, ...) that fits in memory and meets the latency target is chosen,
-from :func:`rigwise.model.estimate.estimate_infer` divided by the speed kept.
+from :func:`rigwise.model.infer.estimate_infer` divided by the speed kept.
 
 Latency is the time per generated token (``token``) or the whole request, prefill plus all
 output tokens (``request``).
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from rigwise.advise.power import lowest_power_fraction, speed_at_power
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
-from rigwise.model.estimate import InferConfig, InferEstimate, estimate_infer
+from rigwise.model.infer import InferConfig, InferEstimate, estimate_infer
 from rigwise.workload.schema import Model
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -16,14 +16,8 @@ from dataclasses import dataclass, field, replace
 
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
-from rigwise.model.estimate import (
-    InferConfig,
-    InferEstimate,
-    TrainConfig,
-    TrainEstimate,
-    estimate_infer,
-    estimate_train,
-)
+from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
+from rigwise.model.infer import InferConfig, InferEstimate, estimate_infer
 from rigwise.units import GIB, SECONDS_PER_HOUR, format_bytes, format_usd
 from rigwise.workload.schema import Model
 

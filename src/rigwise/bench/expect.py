@@ -145,7 +145,8 @@ def predict(gpu: Gpu, m: Measurement) -> float | None:
 
 
 def _predict_model(gpu: Gpu, m: Measurement, prec: str) -> float | None:
-    from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+    from rigwise.model.estimate import TrainConfig, estimate_train
+    from rigwise.model.infer import InferConfig, estimate_infer
     from rigwise.workload.models import get_model
 
     if m.kind == "train_step":

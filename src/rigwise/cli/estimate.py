@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from rigwise.cli.common import console, gpu_by_name, model_by_name, print_json
-from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+from rigwise.model.estimate import TrainConfig, estimate_train
+from rigwise.model.infer import InferConfig, estimate_infer
 from rigwise.report.jsonout import infer_json, train_json
 from rigwise.report.tables import infer_view, train_view
 

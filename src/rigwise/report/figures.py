@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rigwise.catalog.models import Gpu
-from rigwise.model.estimate import InferConfig, TrainConfig, infer_pass_ops, train_forward_ops
+from rigwise.model.estimate import TrainConfig, train_forward_ops
+from rigwise.model.infer import InferConfig, infer_pass_ops
 from rigwise.model.ops import Op
 from rigwise.model.precision import train_precision, weight_format
 from rigwise.model.roofline import Device, op_time

@@ -9,7 +9,8 @@ from typing import Any
 
 from rigwise.advise.rank import Advice, Option
 from rigwise.catalog.models import Gpu
-from rigwise.model.estimate import InferEstimate, TrainEstimate
+from rigwise.model.estimate import TrainEstimate
+from rigwise.model.infer import InferEstimate
 from rigwise.model.memory import MemoryBreakdown
 from rigwise.validation.intervals import Interval
 

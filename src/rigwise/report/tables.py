@@ -7,7 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rigwise.advise.rank import Advice
-from rigwise.model.estimate import InferEstimate, TrainEstimate
+from rigwise.model.estimate import TrainEstimate
+from rigwise.model.infer import InferEstimate
 from rigwise.model.memory import MemoryBreakdown
 from rigwise.units import format_bytes, format_duration, format_rate, format_usd
 

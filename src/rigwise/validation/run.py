@@ -16,13 +16,8 @@ from typing import TYPE_CHECKING
 from rigwise.catalog.load import catalog
 from rigwise.errors import RigwiseError
 from rigwise.model.efficiency import basis_of, overheads
-from rigwise.model.estimate import (
-    InferConfig,
-    TrainConfig,
-    TrainEstimate,
-    estimate_infer,
-    estimate_train,
-)
+from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
+from rigwise.model.infer import InferConfig, estimate_infer
 from rigwise.validation.rows import UNIT_SCALE, Row
 from rigwise.workload.models import get_model
 

@@ -90,7 +90,8 @@ def advice_result(form: forms.AdviseForm) -> dict[str, Any]:
 def estimate_result(form: forms.EstimateForm) -> dict[str, Any]:
     """``rigwise estimate train|infer --json`` for a validated form."""
     from rigwise.catalog.load import catalog
-    from rigwise.model.estimate import InferConfig, TrainConfig, estimate_infer, estimate_train
+    from rigwise.model.estimate import TrainConfig, estimate_train
+    from rigwise.model.infer import InferConfig, estimate_infer
     from rigwise.report.jsonout import infer_json, train_json
 
     model = forms.web_model(form.model)
