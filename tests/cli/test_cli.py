@@ -55,6 +55,18 @@ def test_contract_fields_of_estimate_json() -> None:
     assert {"tokens_per_s", "time_per_token_s"} <= set(infer["decode"])
 
 
+def test_terminal_estimate_shows_the_json_range_and_its_basis() -> None:
+    """The 80 % range a user sees in the terminal is the one --json gives, with its basis."""
+    js = json.loads(run(*CASES["estimate_train_gpt2_4090"], "--json").stdout)["throughput"]
+    text = run(*CASES["estimate_train_gpt2_4090"]).stdout
+    lo, hi = js["samples_per_s_low"], js["samples_per_s_high"]
+    assert lo < js["samples_per_s"] <= hi
+    assert f"({lo:.1f} – {hi:.1f})" in text or f"({lo:.0f} – {hi:.0f})" in text
+    assert "10th-90th percentile" in text and "train rows" in text
+    infer = run(*CASES["estimate_infer_llama3_h100"]).stdout
+    assert "decode rows" in infer and "prefill rows" in infer
+
+
 def test_advise_ranks_fitting_options_by_value_within_budget() -> None:
     got = json.loads(run(*CASES["advise_llama3_qlora_2000"], "--json").stdout)
     options = got["options"]

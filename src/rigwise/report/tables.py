@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -11,10 +13,35 @@ from rigwise.model.estimate import TrainEstimate
 from rigwise.model.infer import InferEstimate
 from rigwise.model.memory import MemoryBreakdown
 from rigwise.units import format_bytes, format_duration, format_rate, format_usd
+from rigwise.validation.intervals import Interval
 
 
-def memory_table(m: MemoryBreakdown) -> Table:
-    """The memory breakdown of one GPU."""
+def _span(rng: tuple[float, float] | None, fmt: Callable[[float], str]) -> str:
+    """`` [dim](low–high)[/dim]`` for an 80 % range, or nothing without one."""
+    if rng is None:
+        return ""
+    return f" [dim]({fmt(rng[0])} – {fmt(rng[1])})[/dim]"
+
+
+def _number(v: float) -> str:
+    """A rate's number and SI prefix without its unit, for ranges next to the full figure."""
+    return format_rate(v, "").strip()
+
+
+def _basis_note(basis: str, *intervals: Interval | None) -> str:
+    """What the ranges rest on: the validated rows behind them and whether this GPU family
+    was measured (calibrated) or the estimate extrapolates to it (blind)."""
+    found = [i for i in intervals if i is not None]
+    if not found:
+        return f"{basis}; no validated rows to give a range"
+    rows = ", ".join(f"{i.rows} {i.group} rows ({i.scope})" for i in found)
+    what = ("calibrated: GEMM efficiency from benchmarks of this GPU family"
+            if basis == "calibrated" else "blind: no benchmark of this GPU family used")
+    return f"{what}; ranges in brackets are the 10th-90th percentile of the errors of {rows}"
+
+
+def memory_table(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> Table:
+    """The memory breakdown of one GPU; ``rng`` is the (low, high) of the total in bytes."""
     t = Table(title="memory per GPU", show_header=False)
     t.add_column("part")
     t.add_column("size", justify="right")
@@ -26,8 +53,8 @@ def memory_table(m: MemoryBreakdown) -> Table:
             t.add_row(label, format_bytes(v))
     verdict = "[green]fits[/green]" if m.fits else "[red]does not fit[/red]"
     t.add_row("[bold]total[/bold]",
-              f"[bold]{format_bytes(m.per_gpu_bytes)}[/bold] of {format_bytes(m.capacity_bytes)}"
-              f" — {verdict}")
+              f"[bold]{format_bytes(m.per_gpu_bytes)}[/bold]{_span(rng, format_bytes)} of "
+              f"{format_bytes(m.capacity_bytes)} — {verdict}")
     return t
 
 
@@ -41,18 +68,26 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
     t = Table(show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
-    t.add_row("step time", format_duration(e.step_time_s))
-    t.add_row("throughput", format_rate(e.samples_per_s, "samples/s"))
+    rng = e.samples_per_s_range()
+    per_sample = e.step_time_s * e.samples_per_s
+    t.add_row("step time", format_duration(e.step_time_s) + _span(
+        None if rng is None else (per_sample / rng[1], per_sample / rng[0]), format_duration))
+    t.add_row("throughput", format_rate(e.samples_per_s, "samples/s")
+              + _span(rng, _number))
     if e.tokens_per_s:
-        t.add_row("", format_rate(e.tokens_per_s, "tokens/s"))
+        scale = e.tokens_per_s / e.samples_per_s
+        t.add_row("", format_rate(e.tokens_per_s, "tokens/s") + _span(
+            None if rng is None else (rng[0] * scale, rng[1] * scale),
+            _number))
     t.add_row("MFU", f"{e.mfu:.0%}")
     t.add_row("bottleneck", e.bottleneck)
     s = e.shares
     t.add_row("time split", f"compute {s.compute_s / s.total_s:.0%}, memory-bound "
               f"{s.memory_s / s.total_s:.0%}, launch {s.launch_s / s.total_s:.0%}"
               + (f", comm {s.communication_s / s.total_s:.0%}" if s.communication_s else ""))
-    notes = Text("assumptions: " + "; ".join(e.assumptions), style="dim")
-    return Group(head, t, memory_table(e.memory), notes)
+    notes = Text("assumptions: " + "; ".join(e.assumptions) + "\n"
+                 + _basis_note(e.basis, e.interval, e.memory_interval), style="dim")
+    return Group(head, t, memory_table(e.memory, e.per_gpu_bytes_range()), notes)
 
 
 def infer_view(e: InferEstimate, gpu_name: str, model_name: str) -> Group:
@@ -65,12 +100,15 @@ def infer_view(e: InferEstimate, gpu_name: str, model_name: str) -> Group:
     t = Table(show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
-    t.add_row("prefill", f"{format_duration(e.prefill_time_s)} "
-              f"({format_rate(e.prefill_tokens_per_s, 'tok/s')})")
-    t.add_row("decode", f"{format_rate(e.decode_tokens_per_s, 'tok/s')} "
-              f"({format_duration(e.decode_time_per_token_s)} per token)")
+    t.add_row("prefill", f"{format_duration(e.prefill_time_s)} at "
+              f"{format_rate(e.prefill_tokens_per_s, 'tok/s')}"
+              f"{_span(e.prefill_tokens_per_s_range(), _number)}")
+    t.add_row("decode", f"{format_rate(e.decode_tokens_per_s, 'tok/s')}"
+              f"{_span(e.decode_tokens_per_s_range(), _number)}"
+              f", {format_duration(e.decode_time_per_token_s)} per token")
     t.add_row("bottleneck (decode)", e.bottleneck)
-    notes = Text("assumptions: " + "; ".join(e.assumptions), style="dim")
+    notes = Text("assumptions: " + "; ".join(e.assumptions) + "\n"
+                 + _basis_note(e.basis, e.prefill_interval, e.decode_interval), style="dim")
     return Group(head, t, memory_table(e.memory), notes)
 
 
