@@ -43,7 +43,8 @@ from rigwise.model.estimate import (
 )
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
 from rigwise.model.ops import Op, cnn_forward, memory
-from rigwise.model.parallel import Plan, PlanMemory, PlanSpec, StepTime, _limit, _rank_key
+from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _limit
+from rigwise.model.parallel_search import _rank_key
 from rigwise.model.precision import train_precision
 from rigwise.model.roofline import Device, make_device
 from rigwise.workload.schema import CnnShape, Model
