@@ -46,6 +46,9 @@ def train(
         "--nf4-double-quant/--no-nf4-double-quant",
         help="QLoRA NF4 with double-quantised constants (bnb.nf4-dq) or without (bnb.nf4)")
     ] = True,
+    memory_format: Annotated[str, typer.Option(
+        help="CNN activations: channels_last (NHWC) or nchw (PyTorch's default; costs layout "
+             "transposes on tensor cores)")] = "channels_last",
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
@@ -56,7 +59,8 @@ def train(
     m, g = model_by_name(model), gpu_by_name(gpu)
     cfg = TrainConfig(task=task, precision=precision, batch_size=batch_size, seq_len=seq_len,
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
-                      gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant)
+                      gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant,
+                      memory_format=memory_format)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -42,7 +42,7 @@ from rigwise.model.estimate import (
     _times,
 )
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
-from rigwise.model.ops import Op, cnn_forward, memory
+from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
 from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _limit
 from rigwise.model.parallel_search import _rank_key
 from rigwise.model.precision import train_precision
@@ -124,12 +124,14 @@ def _micro(ctx: CnnCtx, batch: int) -> _Micro:
     if hit is not None:
         return hit
     launch = ctx.dev.eff.launch_s
-    fwd = cnn_forward(ctx.shape, batch, ctx.act_bytes, ctx.w_bytes)
+    fwd = cnn_forward(ctx.shape, batch, ctx.act_bytes, ctx.w_bytes,
+                      nchw_transposes(ctx.cfg.memory_format, ctx.dev.tensor_cores,
+                                      ctx.dev.eff.nchw_transpose_passes))
     fwd_shares = _sum_shares(_times(ctx.dev, fwd), launch)
     bwd_shares, bwd_flop = _backward_shares(ctx.dev, fwd, launch)
     ready, grads, t = [], [], 0.0
-    for layer, op in zip(reversed(ctx.shape.layers), reversed(fwd), strict=True):
-        t += _time_ops(ctx.dev, _backward([op]), launch).total_s
+    for layer, ops in zip(reversed(ctx.shape.layers), reversed(_per_layer(fwd)), strict=True):
+        t += _time_ops(ctx.dev, _backward(ops), launch).total_s
         ready.append(t)
         grads.append(layer.params * GRAD_BYTES)
     # the per-layer times add up to the backward pass; scale out rounding differences
@@ -138,6 +140,17 @@ def _micro(ctx: CnnCtx, batch: int) -> _Micro:
     hit = _Micro(fwd, fwd_shares, bwd_shares, flop, [r * scale for r in ready], grads)
     ctx.cache[batch] = hit
     return hit
+
+
+def _per_layer(fwd: list[Op]) -> list[list[Op]]:
+    """The forward ops grouped by CNN layer: a convolution with its NCHW transposes."""
+    groups: list[list[Op]] = []
+    for op in fwd:
+        if op.name.endswith(TRANSPOSE_SUFFIX) and groups:
+            groups[-1].append(op)
+        else:
+            groups.append([op])
+    return groups
 
 
 def _check(ctx: CnnCtx, p: PlanSpec, n_gpus: int) -> list[str]:

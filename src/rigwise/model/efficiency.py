@@ -25,6 +25,8 @@ class Efficiency:
     ``gemm_k_overhead``: reduction steps lost per tile. ``l2_speedup``: bandwidth multiple for
     tensors that stay in L2. ``winograd_reduction``: fewer multiplies of a 3x3 stride-1
     convolution computed with Winograd's minimal filtering on FP32 units.
+    ``nchw_transpose_passes``: passes over a convolution's input and output per training step
+    that layout transposes add when NCHW activations meet tensor cores.
     """
 
     gemm_tensor: float
@@ -39,6 +41,7 @@ class Efficiency:
     gemm_k_overhead: float
     l2_speedup: float
     winograd_reduction: float
+    nchw_transpose_passes: float
 
 
 @dataclass(frozen=True, slots=True)

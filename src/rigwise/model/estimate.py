@@ -41,6 +41,7 @@ from rigwise.model.ops import (
     PassSpec,
     cnn_forward,
     memory,
+    nchw_transposes,
     traced_forward,
     transformer_forward,
 )
@@ -62,7 +63,10 @@ class TrainConfig:
     default. ``checkpointing`` None lets the task decide (on for QLoRA, as its paper does).
     ``chunked_loss``: the loss upcasts the logits to fp32 one of ``LOSS_CHUNKS`` token chunks
     at a time (torchtune's ``CEWithChunkedOutputLoss``). ``nf4_double_quant``: QLoRA base
-    weights with double-quantised block constants (4.127 bits) or fp32 ones (4.5 bits)."""
+    weights with double-quantised block constants (4.127 bits) or fp32 ones (4.5 bits).
+    ``memory_format``: CNN activations in ``channels_last`` (NHWC, what tuned recipes use) or
+    PyTorch's default ``nchw``, which costs layout transposes on tensor cores
+    (:func:`rigwise.model.ops.nchw_transposes`)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -74,6 +78,7 @@ class TrainConfig:
     gpus: int = 1
     chunked_loss: bool = False
     nf4_double_quant: bool = True
+    memory_format: str = "channels_last"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +266,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         _positive(name, value)
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
+    nchw_transposes(cfg.memory_format, False, 0.0)  # rejects an unknown memory format
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -352,10 +358,14 @@ def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device,
     dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
     shape = model.shape
     if isinstance(shape, CnnShape):
-        return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+        return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
+                                nchw_transposes(cfg.memory_format, dev.tensor_cores,
+                                dev.eff.nchw_transpose_passes))
     if isinstance(shape, TracedShape):
         return dev, traced_forward(shape, cfg.batch_size, prec.act_bytes,
-                                   prec.gemm_weight_bytes)
+                                   prec.gemm_weight_bytes,
+                                   nchw_transposes(cfg.memory_format, dev.tensor_cores,
+                                dev.eff.nchw_transpose_passes))
     seq = _seq_len(model, shape, cfg.seq_len)
     return dev, transformer_forward(shape, _train_spec(shape, cfg, prec.act_bytes,
                                                        prec.gemm_weight_bytes, seq))
@@ -430,6 +440,12 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     ]
     if isinstance(model.shape, TransformerShape):
         assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)")
+    elif any(op.kind == "conv" for op in fwd):
+        assumptions.append(
+            "activations in NCHW: cuDNN transposes around each tensor-core convolution"
+            if cfg.memory_format == "nchw" else
+            "activations channels_last (NHWC); PyTorch's default NCHW adds layout transposes "
+            "on tensor cores (--memory-format nchw)")
     return TrainEstimate(
         model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=seq, fits=mem.fits,
         memory=mem, step_time_s=step, samples_per_s=samples,
@@ -460,7 +476,9 @@ def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
 def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                shape: CnnShape) -> TrainEstimate:
     prec = train_precision(cfg.precision, gpu)
-    fwd = cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+    fwd = cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
+                      nchw_transposes(cfg.memory_format, dev.tensor_cores,
+                                dev.eff.nchw_transpose_passes))
     params = float(shape.params)
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
@@ -475,7 +493,9 @@ def _train_traced(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                   shape: TracedShape) -> TrainEstimate:
     """A training step of a traced module: its own kernels, forward and backward."""
     prec = train_precision(cfg.precision, gpu)
-    fwd = traced_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes)
+    fwd = traced_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
+                         nchw_transposes(cfg.memory_format, dev.tensor_cores,
+                                dev.eff.nchw_transpose_passes))
     frozen = float(shape.params - shape.trainable)
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=float(shape.trainable), linear_params=float(shape.trainable),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from rigwise.errors import InputError
 from rigwise.workload.schema import CnnShape, TracedShape, TransformerShape
 
 OpKind = Literal["gemm", "conv", "attention", "memory"]
@@ -233,8 +234,38 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
     return out
 
 
-def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -> list[Op]:
-    """Forward ops of a CNN for ``batch`` images; each layer one op.
+MEMORY_FORMATS = ("channels_last", "nchw")
+"""Activation layouts of a CNN: NHWC (``torch.channels_last``) or PyTorch's default NCHW."""
+
+TRANSPOSE_SUFFIX = ".nchw-transpose"
+
+
+def nchw_transposes(memory_format: str, tensor_cores: bool, passes: float) -> float:
+    """Read+write passes over each convolution's input and output that layout transposes add
+    to a training step: ``passes`` (the catalog's ``nchw_transpose_passes``) for NCHW
+    activations on tensor cores, else 0.
+
+    Tensor-core convolutions in cuDNN work on NHWC; given NCHW tensors, cuDNN transposes the
+    operands to NHWC and the result back around each convolution (NVIDIA Deep Learning
+    Performance guide, Convolutional Layers User's Guide, "Tensor Layouts In Memory: NCHW vs
+    NHWC"; MosaicML Composer, Channels Last method card). FP32 (SIMT) kernels run NCHW
+    natively.
+
+    Raises:
+        InputError: an unknown memory format.
+    """
+    if memory_format not in MEMORY_FORMATS:
+        raise InputError(f"unknown memory format {memory_format!r}; choose one of "
+                         f"{', '.join(MEMORY_FORMATS)}")
+    return passes if memory_format == "nchw" and tensor_cores else 0.0
+
+
+def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float,
+                transposes: float = 0.0) -> list[Op]:
+    """Forward ops of a CNN for ``batch`` images; each layer one op. ``transposes`` > 0
+    (:func:`nchw_transposes`) adds a memory-bound op after each convolution moving
+    ``transposes / 3 x (input + output)`` bytes; the backward pass moves twice that (the rule
+    for memory-bound kernels), so a step moves ``transposes x (input + output)`` more.
 
     What PyTorch keeps for backward: batch norm its input, (in-place) ReLU its output, a
     linear layer its input. A convolution's input is the previous ReLU's saved output (or the
@@ -254,6 +285,9 @@ def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -
                          winograd=layer.kind == "conv" and layer.kernel == 3
                          and layer.stride == 1 and layer.groups == 1)
             ops.append(op)
+            if transposes and layer.kind == "conv":
+                moved = transposes / 3.0 * (in_b + out_b)
+                ops.append(memory(layer.name + TRANSPOSE_SUFFIX, moved / 2, moved / 2))
         elif layer.kind == "pool":
             ops.append(memory(layer.name, in_b, out_b, saved=0.0))
         elif layer.kind == "add":
@@ -263,11 +297,13 @@ def cnn_forward(shape: CnnShape, batch: int, act_bytes: float, w_bytes: float) -
     return ops
 
 
-def traced_forward(shape: TracedShape, batch: int, act_bytes: float, w_bytes: float) -> list[Op]:
+def traced_forward(shape: TracedShape, batch: int, act_bytes: float, w_bytes: float,
+                   transposes: float = 0.0) -> list[Op]:
     """Forward ops of a traced module (:mod:`rigwise.workload.from_torch`) for ``batch``.
 
     The trace counts elements; ``act_bytes`` and ``w_bytes`` give their size in the
     precision of the run. All ops count as outside repeated layers (no recomputation).
+    ``transposes``: NCHW convolutions on tensor cores, as :func:`cnn_forward`.
     """
     ops: list[Op] = []
     for t in shape.ops:
@@ -281,4 +317,8 @@ def traced_forward(shape: TracedShape, batch: int, act_bytes: float, w_bytes: fl
             round(t.k.at(batch)) if is_gemm else 0,
             saved_bytes=t.saved_elems.at(batch) * act_bytes / count, frozen=t.frozen,
             layer=False, weight_bytes=weight))
+        if transposes and t.kind == "conv":
+            moved = transposes / 3.0 * t.act_elems.at(batch) * act_bytes / count
+            ops.append(memory(t.name + TRANSPOSE_SUFFIX, moved / 2, moved / 2, count=count,
+                              layer=False))
     return ops

@@ -36,7 +36,8 @@ class Row(BaseModel):
     context, so the model's context term is left out of the comparison), ``used`` for
     nvidia-smi/NVML figures (context included). ``chunked_loss`` and
     ``nf4_double_quant``: the training setup's loss and QLoRA quantisation, as the row's
-    source states them (see :class:`rigwise.model.estimate.TrainConfig`).
+    source states them (see :class:`rigwise.model.estimate.TrainConfig`). ``memory_format``:
+    a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,6 +58,7 @@ class Row(BaseModel):
     lora_rank: int = Field(default=16, ge=1)
     chunked_loss: bool = False
     nf4_double_quant: bool = True
+    memory_format: Literal["channels_last", "nchw"] = "channels_last"
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

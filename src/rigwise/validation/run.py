@@ -84,7 +84,8 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
     return TrainConfig(task=row.task, precision=row.precision or "bf16", batch_size=batch,
                        seq_len=row.seq_len, gpus=n, optimizer=row.optimizer,
                        checkpointing=row.checkpointing, lora_rank=row.lora_rank,
-                       chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant)
+                       chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant,
+                       memory_format=row.memory_format)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
