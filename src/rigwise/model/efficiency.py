@@ -157,6 +157,14 @@ def _cached_build(vendor: str, architecture: str, segment: str, chip: str) -> Ef
     return _build(_published(vendor, architecture, segment, chip)[0])
 
 
+def device_memory_factor(eff: Efficiency) -> float:
+    """A device family's achievable memory bandwidth relative to the default's (1.0 for GPUs
+    with no table of their own). Engine efficiencies (decode) are stated for discrete GPUs;
+    this scales them to a family whose copy kernels reach less of the nominal bandwidth
+    (Apple's unified memory: ``[vendor.apple]`` in the data file)."""
+    return eff.memory / default_efficiency().memory
+
+
 def efficiency_of(gpu: Gpu) -> Efficiency:
     """:func:`efficiency_for` a catalog GPU (its vendor, architecture, segment and chip)."""
     return efficiency_for(gpu.vendor, gpu.architecture, gpu.segment, gpu.chip or "")

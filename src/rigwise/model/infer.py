@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError
-from rigwise.model.efficiency import basis_of, efficiency_of, engine_efficiency, engines
+from rigwise.model.efficiency import (
+    basis_of,
+    device_memory_factor,
+    efficiency_of,
+    engine_efficiency,
+    engines,
+)
 from rigwise.model.estimate import (
     TimeShares,
     _bottleneck,
@@ -105,8 +111,10 @@ def _decoder_shape(model: Model, cfg: InferConfig) -> TransformerShape:
 
 def _infer_passes(shape: TransformerShape, gpu: Gpu, cfg: InferConfig,
                   fmt: WeightFormat) -> tuple[Device, dict[str, list[Op]]]:
-    dev = make_device(gpu, fmt.compute, efficiency_of(gpu),
-                      memory_efficiency=engine_efficiency(cfg.engine).memory)
+    eff = efficiency_of(gpu)
+    dev = make_device(gpu, fmt.compute, eff,
+                      memory_efficiency=engine_efficiency(cfg.engine).memory
+                      * device_memory_factor(eff))
     mid = cfg.prompt_tokens + cfg.output_tokens // 2
     return dev, {phase: transformer_forward(shape, _infer_spec(cfg, fmt, seq, ctx))
                  for phase, seq, ctx in (("prefill", cfg.prompt_tokens, cfg.prompt_tokens),
