@@ -41,7 +41,9 @@ class PlanSpec:
         return self.dp * self.tp * self.pp
 
     def describe(self) -> str:
-        """Short label, e.g. ``DP4 TP8 PP2(v2) ZeRO-1 mb1 SP ckpt``."""
+        """Short label, e.g. ``DP4 TP8 PP2(v2) ZeRO-1 mb1 SP ckpt`` (``EP8``,
+        ``FSDP/ZeRO-3``, ``offload``, ``8-bit grads`` when set);
+        :func:`rigwise.model.parallel_search.spec_from_label` reads it back."""
         parts = [f"DP{self.dp}", f"TP{self.tp}", f"PP{self.pp}"]
         if self.schedule == "interleaved":
             parts[-1] += f"(v{self.chunks})"

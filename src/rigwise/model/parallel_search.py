@@ -20,7 +20,15 @@ from rigwise.workload.schema import CnnShape, Model, TransformerShape
 
 @dataclass(frozen=True, slots=True)
 class SearchSpace:
-    """Which options :func:`search_plans` tries. ``None`` leaves a choice to the search."""
+    """Which options :func:`search_plans` tries. ``None`` leaves a choice to the search.
+
+    ``max_tp``: the largest tensor-parallel degree tried, at least 1 (1: no tensor
+    parallelism); ``None``: up to the GPUs of one node. ``compression``: 8-bit gradients on
+    every plan with more than one replica.
+
+    Raises:
+        InputError: ``max_tp`` below 1.
+    """
 
     zero_stages: tuple[int, ...] = (0, 1, 2, 3)
     microbatches: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -31,18 +39,30 @@ class SearchSpace:
     compression: bool = False
     max_tp: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_tp is not None and self.max_tp < 1:
+            raise InputError(f"max_tp must be at least 1 (1 = no tensor parallelism, None = "
+                             f"up to a node), got {self.max_tp}")
+
+
+_FLAGS = {"sp": "sp", "ckpt": "checkpointing", "offload": "offload",
+          "8-bit-grads": "compression"}
+"""Flag tokens of a plan label and the :class:`PlanSpec` field each sets."""
+
 
 def spec_from_label(label: str, n_gpus: int) -> PlanSpec:
-    """A plan from a label such as ``"TP8 PP35 mb1 ZeRO-1 SP ckpt"`` (the form
-    :meth:`PlanSpec.describe` writes; ``PP16(v4)`` for interleaving; DP is what is left of
-    ``n_gpus``).
+    """A plan from a label such as ``"TP8 PP35 mb1 ZeRO-1 SP ckpt"``: any label
+    :meth:`PlanSpec.describe` writes reads back to the same plan (``PP16(v4)`` for
+    interleaving, ``EP8``, ``FSDP/ZeRO-3``, ``offload``, ``8-bit grads``); DP, when the label
+    leaves it out, is what is left of ``n_gpus``.
 
     Raises:
         InputError: an unknown token, or TP x PP not dividing ``n_gpus``.
     """
     import re
     fields: dict[str, object] = {}
-    for tok in label.replace(",", " ").split():
+    text = re.sub(r"8-bit\s+grads", "8-bit-grads", label, flags=re.IGNORECASE)
+    for tok in text.replace(",", " ").split():
         t = tok.lower()
         if mt := re.fullmatch(r"(dp|tp|pp|ep)(\d+)(?:\(v(\d+)\))?", t):
             fields[mt.group(1)] = int(mt.group(2))
@@ -52,8 +72,8 @@ def spec_from_label(label: str, n_gpus: int) -> PlanSpec:
             fields["zero"] = int(mz.group(1))
         elif mb := re.fullmatch(r"mb(\d+)", t):
             fields["microbatch"] = int(mb.group(1))
-        elif t in ("sp", "ckpt", "offload"):
-            fields[{"sp": "sp", "ckpt": "checkpointing", "offload": "offload"}[t]] = True
+        elif t in _FLAGS:
+            fields[_FLAGS[t]] = True
         else:
             raise InputError(f"unknown plan token {tok!r} in {label!r}")
     tp, pp = int(str(fields.get("tp", 1))), int(str(fields.get("pp", 1)))
@@ -72,7 +92,8 @@ def enumerate_plans(n_gpus: int, shape: TransformerShape, gpus_per_node: int,
     """Every plan of the search space for ``n_gpus`` (before feasibility checks): TP up to a
     node (and ``max_tp``), PP up to the layer count, EP over the divisors of DP and of the
     expert count, every ZeRO stage, micro-batch, schedule, SP, checkpointing, offload."""
-    max_tp = min(space.max_tp or gpus_per_node, gpus_per_node, n_gpus, 64)
+    cap = gpus_per_node if space.max_tp is None else space.max_tp
+    max_tp = min(cap, gpus_per_node, n_gpus, 64)
     out: list[PlanSpec] = []
     for tp in (d for d in _divisors(n_gpus) if d <= max_tp and shape.n_heads % d == 0):
         for pp in (d for d in _divisors(n_gpus // tp) if d <= shape.n_layers):
@@ -104,8 +125,9 @@ def search_plans(model: Model, gpu: Gpu, n_gpus: int, cfg: TrainConfig, *,
     """Evaluate every plan of ``space`` on ``n_gpus`` GPUs, best first.
 
     Order: plans that fit, fastest first; then plans that run but do not fit, smallest
-    memory first; then impossible ones (with their reasons). Plans whose batch does not
-    split are dropped before evaluation.
+    memory first; then plans that cannot run (a batch that does not split, TP not dividing
+    the heads ...), with their reasons. Empty only when ``space`` holds no plan for
+    ``n_gpus`` (e.g. SP only with ``max_tp=1``).
 
     Raises:
         InputError, UnsupportedError: as :func:`evaluate_plan`.
@@ -125,7 +147,9 @@ def best_plan(model: Model, gpu: Gpu, n_gpus: int, cfg: TrainConfig, *,
               system: System | None = None, global_batch: int | None = None,
               space: SearchSpace = SearchSpace()) -> Plan:
     """The fastest plan that fits on ``n_gpus`` x ``gpu``, or, when none fits, the plan with
-    the least memory per GPU, ``fits = False`` and a reason that says so.
+    the least memory per GPU, ``fits = False`` and a reason that says so. When no plan can
+    run, the first one with its reasons; when ``space`` holds no plan for ``n_gpus``, an
+    infeasible plan whose reason says so.
 
     ``cfg.batch_size`` is per GPU unless ``global_batch`` (sequences per step) is given.
 
@@ -134,11 +158,11 @@ def best_plan(model: Model, gpu: Gpu, n_gpus: int, cfg: TrainConfig, *,
     """
     plans = search_plans(model, gpu, n_gpus, cfg, system=system, global_batch=global_batch,
                          space=space)
+    if not plans:
+        return _no_plan(model, gpu, n_gpus, cfg, system, global_batch)
     runnable = [p for p in plans if p.feasible]
     if not runnable:
-        why = plans[0].reasons if plans else ("no plan splits the batch",)
-        return replace(plans[0], reasons=("no plan can run: " + "; ".join(why),)) \
-            if plans else _no_plan(model, gpu, n_gpus, cfg, system, global_batch)
+        return replace(plans[0], reasons=("no plan can run: " + "; ".join(plans[0].reasons),))
     best = runnable[0]
     if not best.fits:
         need = best.memory.per_gpu_bytes / 2**30
@@ -151,5 +175,6 @@ def best_plan(model: Model, gpu: Gpu, n_gpus: int, cfg: TrainConfig, *,
 def _no_plan(model: Model, gpu: Gpu, n: int, cfg: TrainConfig, system: System | None,
              global_batch: int | None) -> Plan:
     ctx = _context(model, gpu, cfg, system, global_batch, n)
-    return _infeasible(ctx, PlanSpec(dp=n), 1, (f"no parallel layout of {n} GPUs exists "
-                                                f"for {model.name}",))
+    return _infeasible(ctx, PlanSpec(dp=n), 1, (
+        f"the search space holds no plan for {n} GPUs: widen its ZeRO stages, micro-batches, "
+        "SP, offload or max_tp",))
