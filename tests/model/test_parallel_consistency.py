@@ -1,5 +1,6 @@
-"""Consistency of the parallel-plan model: plan labels that read back and the search space's
-edges (an empty space, max_tp)."""
+"""Consistency of the parallel-plan model with itself and with the single-GPU estimate: one
+optimizer-step table, plan labels that read back and the search space's edges (an empty
+space, max_tp)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,58 @@ import pytest
 from rigwise.catalog.load import catalog
 from rigwise.catalog.systems import get_system
 from rigwise.errors import InputError
-from rigwise.model.estimate import TrainConfig
+from rigwise.model import memory as mem_model
+from rigwise.model.estimate import TrainConfig, estimate_train
 from rigwise.model.parallel import (
+    PlanSpec,
     SearchSpace,
     best_plan,
     enumerate_plans,
+    evaluate_plan,
     spec_from_label,
 )
+from rigwise.model.parallel_context import _context
+from rigwise.model.parallel_time import _optimizer_s
 from rigwise.workload.models import get_model
 
 H100 = "nvidia-h100-sxm5-80gb"
+A100 = "nvidia-a100-sxm4-80gb"
+
+
+# -- 1. one optimizer-step table ------------------------------------------------------------
+
+def test_optimizer_tables_name_the_same_optimizers() -> None:
+    """An optimizer with states but no step cost (or the reverse) cannot exist."""
+    assert set(mem_model.OPTIMIZER_STEP_BYTES_PER_PARAM) == \
+        set(mem_model.OPTIMIZER_BYTES_PER_PARAM)
+    # the step reads and writes at least the states and the fp32 weight and gradient
+    for name, states in mem_model.OPTIMIZER_BYTES_PER_PARAM.items():
+        assert mem_model.OPTIMIZER_STEP_BYTES_PER_PARAM[name] >= 2 * states + 4 + 4
+
+
+def test_single_gpu_ddp_and_parallel_plans_read_one_optimizer_step_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Doubling an optimizer's step bytes in the table slows the optimizer step of the
+    single-GPU estimate, of a CNN data-parallel plan and of a transformer plan alike."""
+    rn50 = TrainConfig(precision="fp16", batch_size=256, optimizer="sgd")
+    gpt = TrainConfig(seq_len=1024, batch_size=8, optimizer="sgd")
+    spec = PlanSpec(dp=8, zero=1, microbatch=8)
+
+    def times() -> tuple[float, float, float]:
+        single = estimate_train(get_model("gpt2-xl"), catalog().gpu(A100), gpt).step_time_s
+        cnn = evaluate_plan(get_model("resnet50"), catalog().gpu(A100),
+                            PlanSpec(dp=8, microbatch=256), rn50,
+                            system=get_system("dgx-a100")).time.optimizer_s
+        ctx = _context(get_model("gpt2-xl"), catalog().gpu(A100), gpt,
+                       get_system("dgx-a100"), None, 8)
+        return single, cnn, _optimizer_s(ctx, spec)[0]
+
+    before = times()
+    monkeypatch.setitem(mem_model.OPTIMIZER_STEP_BYTES_PER_PARAM, "sgd",
+                        2 * mem_model.OPTIMIZER_STEP_BYTES_PER_PARAM["sgd"])
+    after = times()
+    assert all(a > b for a, b in zip(after, before, strict=True))
+    assert after[2] == pytest.approx(2 * before[2])  # a pure bandwidth term
 
 
 # -- 3. plan labels read back ---------------------------------------------------------------

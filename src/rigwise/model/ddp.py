@@ -19,7 +19,8 @@ A CNN's parameters are small next to its activations, so the plans are data-para
   buckets are reduce-scattered instead, each GPU updates ``1/dp`` of the parameters, and the
   updated parameters are all-gathered behind the next step's forward pass. Stage 1 shards the
   optimizer states (and fp32 master weights), stage 2 also the gradients.
-* **Optimizer step**: one memory-bound pass over the local states, as on one GPU.
+* **Optimizer step**: one memory-bound pass over the local states, as on one GPU
+  (:data:`rigwise.model.memory.OPTIMIZER_STEP_BYTES_PER_PARAM`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from rigwise.model.estimate import (
     _time_ops,
     _times,
 )
-from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
+from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
 from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _limit
 from rigwise.model.parallel_search import _rank_key
@@ -51,9 +52,6 @@ from rigwise.workload.schema import CnnShape, Model
 
 GRAD_BYTES = 4.0
 """Bytes per gradient value on the wire: fp32 (PyTorch AMP trains fp32 parameters)."""
-
-_OPT_STEP_BYTES = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}
-"""Bytes the optimizer step reads and writes per parameter (as ``estimate.py``)."""
 
 ACCUMULATION = (1, 2, 4, 8, 16)
 """Gradient-accumulation steps the search tries (micro-batch = per-replica batch / steps)."""
@@ -221,7 +219,7 @@ def evaluate_cnn(ctx: CnnCtx, p: PlanSpec, n_gpus: int) -> Plan:
     mem = _memory(ctx, p, micro)
     total, exposed = _dp_comm(ctx, p, micro)
     shard = p.dp if p.zero >= 1 else 1
-    per_param = _OPT_STEP_BYTES[ctx.cfg.optimizer] * ctx.shape.params / shard
+    per_param = OPTIMIZER_STEP_BYTES_PER_PARAM[ctx.cfg.optimizer] * ctx.shape.params / shard
     opt = _time_ops(ctx.dev, [memory("optimizer_step", per_param * 0.6, per_param * 0.4,
                                      layer=False)], ctx.dev.eff.launch_s).total_s
     f, b = micro.fwd_shares, micro.bwd_shares

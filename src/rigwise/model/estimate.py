@@ -32,6 +32,7 @@ from rigwise.model.efficiency import (
 )
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
+    OPTIMIZER_STEP_BYTES_PER_PARAM,
     MemoryBreakdown,
     train_memory,
     weights_bytes_train,
@@ -413,7 +414,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
                    mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
                    shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
     eff = dev.eff
-    opt_bytes = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}[cfg.optimizer]
+    opt_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM[cfg.optimizer]
     optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
                         trainable * opt_bytes * 0.4 / shard, layer=False)]
     fwd_times = _times(dev, fwd)

@@ -38,6 +38,20 @@ NF4_BITS_NO_DOUBLE_QUANT = 4.5
 OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
 """Optimizer-state bytes per trainable parameter (fp32 AdamW moments, 8-bit AdamW, momentum)."""
 
+OPTIMIZER_STEP_BYTES_PER_PARAM = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}
+"""Bytes the optimizer step reads and writes per trainable parameter, as one memory-bound pass
+over the states (the same keys as :data:`OPTIMIZER_BYTES_PER_PARAM`):
+
+* AdamW (Loshchilov & Hutter 2019; one fused kernel, as ``torch.optim.AdamW(fused=True)``):
+  reads the fp32 weight, gradient and moments ``m``, ``v`` (4 x 4 = 16 B), writes weight,
+  ``m`` and ``v`` (12 B), plus one read of the fp32 gradients for the global-norm clipping of
+  LLM recipes (4 B): 32;
+* 8-bit AdamW (Dettmers et al. 2022): the same with 1-byte moments (block scales negligible):
+  reads 4 + 4 + 1 + 1, writes 4 + 1 + 1, clipping 4: 20;
+* SGD with momentum (the CNN recipes, no clipping): reads weight, gradient, momentum (12 B),
+  writes weight and momentum (8 B): 20.
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryBreakdown:

@@ -21,6 +21,7 @@ from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
 from rigwise.model.efficiency import overheads
 from rigwise.model.estimate import TimeShares, _backward, _time_ops
+from rigwise.model.memory import OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, gemm, memory, transformer_forward
 from rigwise.model.parallel_context import _REPLICATED_WITHOUT_SP, _Ctx, _placement
 from rigwise.model.parallel_memory import _params
@@ -178,13 +179,14 @@ def _dp_sync(ctx: _Ctx, p: PlanSpec, groups: dict[str, Group], dense: float, exp
 
 def _optimizer_s(ctx: _Ctx, p: PlanSpec) -> tuple[float, float]:
     """(GPU optimizer step, CPU offload) seconds. The GPU step is one memory-bound pass over
-    the local states (AdamW 32 B per parameter read and written, as in estimate.py); with
+    the local states (:data:`rigwise.model.memory.OPTIMIZER_STEP_BYTES_PER_PARAM`, e.g.
+    AdamW 32 B per parameter read and written, as the single-GPU estimate); with
     offload the CPU updates the shard at ``cpu_adam_params_per_s`` shared by the GPUs in use
     and gradients go down, parameters up the host link (2 B each per parameter)."""
     dense, experts, _, _ = _params(ctx, p)
     shard = max(1, p.dp) if p.zero >= 1 else 1
     local = dense / shard + experts / (max(1, p.dp // p.ep) if p.zero >= 1 else 1)
-    per_param = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}[ctx.cfg.optimizer]
+    per_param = OPTIMIZER_STEP_BYTES_PER_PARAM[ctx.cfg.optimizer]
     if not p.offload:
         return local * per_param / ctx.dev.memory_bytes_per_s, 0.0
     share = ctx.system.cpu_adam_params_per_s / min(ctx.system.gpus_per_node, p.gpus)
