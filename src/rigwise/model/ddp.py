@@ -17,7 +17,8 @@ A CNN's parameters are small next to its activations, so the plans are data-para
   Gradients are fp32 (PyTorch AMP keeps fp32 parameters, so their gradients are fp32).
 * **ZeRO-1/2** (Rajbhandari et al. 2020, §5; Megatron-LM's distributed optimizer): the
   buckets are reduce-scattered instead, each GPU updates ``1/dp`` of the parameters, and the
-  updated parameters are all-gathered behind the next step's forward pass. Stage 1 shards the
+  updated parameters are all-gathered behind the next step's forward pass (in the working
+  format, :func:`rigwise.model.parallel_memory.gathered_weight_bytes`). Stage 1 shards the
   optimizer states (and fp32 master weights), stage 2 also the gradients.
 * **Optimizer step**: one memory-bound pass over the local states, as on one GPU
   (:data:`rigwise.model.memory.OPTIMIZER_STEP_BYTES_PER_PARAM`).
@@ -44,6 +45,7 @@ from rigwise.model.estimate import (
 )
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
+from rigwise.model.parallel_memory import gathered_weight_bytes, working_weight_bytes
 from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _limit
 from rigwise.model.parallel_search import _rank_key
 from rigwise.model.precision import train_precision
@@ -169,7 +171,7 @@ def _check(ctx: CnnCtx, p: PlanSpec, n_gpus: int) -> list[str]:
 def _memory(ctx: CnnCtx, p: PlanSpec, micro: _Micro) -> PlanMemory:
     """Bytes per GPU as :func:`rigwise.model.memory.train_memory`, with ZeRO's shards."""
     params = float(ctx.shape.params)
-    work = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}.get(ctx.precision, 0.0)
+    work = working_weight_bytes(ctx.precision)
     zd = p.dp if p.zero >= 1 else 1
     master = params * 4.0 / (zd if work else 1)  # fp32: the master copy is the working copy
     grads = params * 4.0 / (p.dp if p.zero >= 2 else 1)
@@ -202,7 +204,7 @@ def _dp_comm(ctx: CnnCtx, p: PlanSpec, micro: _Micro) -> tuple[float, float]:
     exposed = max(0.0, comm.overlapped_finish(ready, times, window, o) - window) + overhead
     total = sum(times) + overhead
     if p.zero >= 1:  # updated parameters gathered behind the next forward pass
-        work = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}.get(ctx.precision, 4.0)
+        work = gathered_weight_bytes(ctx.precision)
         ag = collective_time("all_gather", ctx.shape.params * work, ctx.system, group).time_s
         total += ag
         exposed += comm.exposed_time(ag, micro.fwd_shares.total_s, o)

@@ -5,9 +5,16 @@
   SP the same bytes as all-gather + reduce-scatter) + EP all-to-alls (2 per MoE layer
   forward, 2 backward) + ZeRO-3 gathers left exposed by prefetch;
 * the stage-to-stage sends of the pipeline;
-* the data-parallel gradient reduction (all-reduce; ZeRO-2 reduce-scatter + all-gather;
-  ZeRO-3 reduce-scatter) overlapped with the last micro-batch's backward pass;
+* the data-parallel traffic: ZeRO-0 all-reduces the gradients; ZeRO-1 and ZeRO-2 both
+  reduce-scatter them and all-gather the updated parameters (Rajbhandari et al. 2020, §5, §7);
+  ZeRO-3 reduce-scatters them (its parameter gathers are per layer, above). The gradient
+  reduction overlaps the last micro-batch's backward pass, the parameter all-gather the next
+  step's first forward pass (:func:`_dp_sync`);
 * the optimizer step, on the GPU (memory-bound over the local states) or the CPU.
+
+Parameter gathers move :func:`rigwise.model.parallel_memory.gathered_weight_bytes` per value
+(2 for 16-bit, 1 for fp8, 4 for fp32); gradients 2 bytes per value for 16-bit and fp8
+training, 4 for fp32.
 
 :mod:`rigwise.model.parallel_evaluate` adds them up with the pipeline bubble.
 """
@@ -24,7 +31,7 @@ from rigwise.model.estimate import TimeShares, _backward, _time_ops
 from rigwise.model.memory import OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, gemm, memory, transformer_forward
 from rigwise.model.parallel_context import _REPLICATED_WITHOUT_SP, _Ctx, _placement
-from rigwise.model.parallel_memory import _params
+from rigwise.model.parallel_memory import _params, gathered_weight_bytes
 from rigwise.model.parallel_plan import PlanSpec
 from rigwise.workload.schema import TransformerShape
 
@@ -112,7 +119,7 @@ def _comm(ctx: _Ctx, p: PlanSpec, t_mb_compute: float, m: int, fwd: list[Op]
         size = act * s.experts_per_token / (p.tp if p.sp else 1)
         per_mb["ep"] = n_a2a * collective_time("all_to_all", size, sys_, groups["ep"]).time_s
     dense, experts, dense_layer, expert_layer = _params(ctx, p)
-    work = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}.get(ctx.precision, 4.0)
+    work = gathered_weight_bytes(ctx.precision)
     if p.zero == 3 and p.dp > 1:
         layer_bytes = (dense_layer + expert_layer) * work
         c = collective_time("all_gather", layer_bytes, sys_, groups["dp"]).time_s
@@ -146,13 +153,14 @@ def _dp_sync(ctx: _Ctx, p: PlanSpec, groups: dict[str, Group], dense: float, exp
 
     ZeRO-0 all-reduces the gradients behind the last micro-batch's backward pass. ZeRO-1
     and -2 reduce-scatter them instead, each GPU updates its ``1/dp`` shard, and the updated
-    16-bit parameters are all-gathered (Rajbhandari et al. 2020, §7: the same ``2Ψ`` as an
+    parameters are all-gathered (Rajbhandari et al. 2020, §7: the same ``2Ψ`` as an
     all-reduce) behind the next step's first forward pass, as Megatron-LM's distributed
-    optimizer does (``--overlap-param-gather``). ZeRO-3 reduce-scatters only (its gathers
-    are per layer, in ``zero3``).
+    optimizer does (``--overlap-param-gather``), at :func:`gathered_weight_bytes` per value
+    (the working copy: 2 for 16-bit, 1 for fp8, 4 for fp32). ZeRO-3 reduce-scatters only
+    (its gathers are per layer, in ``zero3``).
     """
     b = _grad_bytes_per_value(ctx)
-    work = {"fp16": 2.0, "bf16": 2.0, "fp8": 2.0}.get(ctx.precision, 4.0)
+    work = gathered_weight_bytes(ctx.precision)
     op: comm.Collective = "all_reduce" if p.zero == 0 else "reduce_scatter"
     grads = gather = overhead = 0.0
     for params, group in ((dense, groups["dp"]), (experts, groups["edp"])):
@@ -180,9 +188,11 @@ def _dp_sync(ctx: _Ctx, p: PlanSpec, groups: dict[str, Group], dense: float, exp
 def _optimizer_s(ctx: _Ctx, p: PlanSpec) -> tuple[float, float]:
     """(GPU optimizer step, CPU offload) seconds. The GPU step is one memory-bound pass over
     the local states (:data:`rigwise.model.memory.OPTIMIZER_STEP_BYTES_PER_PARAM`, e.g.
-    AdamW 32 B per parameter read and written, as the single-GPU estimate); with
-    offload the CPU updates the shard at ``cpu_adam_params_per_s`` shared by the GPUs in use
-    and gradients go down, parameters up the host link (2 B each per parameter)."""
+    AdamW 32 B per parameter read and written, as the single-GPU estimate); with offload
+    (Ren et al. 2021, ZeRO-Offload) the CPU updates the shard at ``cpu_adam_params_per_s``
+    shared by the GPUs in use, gradients go down the host link (2 B per parameter for
+    16-bit and fp8 training, 4 for fp32) and the updated parameters come up in the GPU's
+    working format (:func:`gathered_weight_bytes`: 2, 1 for fp8, 4 for fp32)."""
     dense, experts, _, _ = _params(ctx, p)
     shard = max(1, p.dp) if p.zero >= 1 else 1
     local = dense / shard + experts / (max(1, p.dp // p.ep) if p.zero >= 1 else 1)
@@ -190,6 +200,7 @@ def _optimizer_s(ctx: _Ctx, p: PlanSpec) -> tuple[float, float]:
     if not p.offload:
         return local * per_param / ctx.dev.memory_bytes_per_s, 0.0
     share = ctx.system.cpu_adam_params_per_s / min(ctx.system.gpus_per_node, p.gpus)
-    transfer = (dense + experts) / (p.dp if p.zero >= 2 else 1) * 2.0 * 2.0 \
+    per_value = _grad_bytes_per_value(ctx) + gathered_weight_bytes(ctx.precision)
+    transfer = (dense + experts) / (p.dp if p.zero >= 2 else 1) * per_value \
         / ctx.system.host_bytes_per_s
     return 0.0, local / share + transfer
