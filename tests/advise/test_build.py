@@ -8,6 +8,7 @@ import pytest
 
 from rigwise.advise.build import (
     OVERSIZED_RAM_RATIO,
+    Feed,
     cores_needed,
     cpu_platform,
     gpu_slots_at_x8,
@@ -284,3 +285,18 @@ def test_four_gpu_ram_meets_the_rule_and_says_channels_and_oversize() -> None:
                and k.capacity_gib.value * GIB >= gpu.memory_bytes
                and 2 * k.modules.value >= (cpu.memory_channels or 0)]
     assert cheaper == []
+
+
+def test_an_image_model_feed_sizes_the_cpu_by_its_data_loader() -> None:
+    """Four RTX 4090s train ResNet-50 at thousands of images/s: Pillow at 160 images/s per
+    core needs far more than the guide's 2 cores per GPU; the plan's CPU has them and says so."""
+    g = catalog().gpu("nvidia-rtx-4090")
+    rule = plan_build(g, 4)
+    feed = Feed(5600.0, "pillow", "ResNet-50 training")
+    fed = plan_build(g, 4, feed=feed)
+    assert feed.cores == 35
+    cpu = next(c for c in fed.choices if c.part == "cpu")
+    assert cpu.item is not None
+    assert catalog().cpu(cpu.item).cores >= 35
+    assert "35 cores of pillow" in cpu.reason and "DALI" in cpu.reason
+    assert fed.total_usd > rule.total_usd

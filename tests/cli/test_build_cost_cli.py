@@ -27,6 +27,33 @@ def test_build_plan_json() -> None:
     assert all(p["reason"] for p in got["parts"])
 
 
+def test_build_plan_feeds_an_image_model() -> None:
+    out = run("build", "plan", "--gpu", "RTX 4090", "--gpus", "4", "--model", "resnet50",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    feed = got["data_loader"]
+    assert feed["loader"] == "pillow" and feed["images_per_s"] > 4000
+    assert feed["cores"] == -(-feed["images_per_s"] // 160)
+    cpu = next(p for p in got["parts"] if p["part"] == "cpu")
+    assert f"{feed['cores']} cores of pillow" in cpu["reason"]
+    bad = run("build", "plan", "--gpu", "RTX 4090", "--model", "gpt2")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_estimate_data_loader_flags() -> None:
+    base = ("estimate", "train", "-m", "resnet50", "-g", "A100 SXM4 80GB", "--precision",
+            "fp16", "--batch-size", "256")
+    fed = json.loads(run(*base, "--data-loader", "pillow", "--cpu-cores", "10",
+                         "--json").stdout)
+    assert fed["bottleneck"] == "data loader (CPU)"
+    assert fed["throughput"]["samples_per_s"] == pytest.approx(1600)
+    assert fed["data_loader"]["gpu_samples_per_s"] > 2000
+    missing = run(*base, "--data-loader", "pillow")
+    assert missing.returncode == 2 and "--cpu-cores" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
 def test_build_check_json_and_table(tmp_path: Path) -> None:
     path = tmp_path / "rig.toml"
     path.write_text('gpu = "RTX 3090"\ngpus = 4\ncpu = "Ryzen 9 7950X"\npsu_w = 1000\n')

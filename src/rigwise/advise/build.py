@@ -21,6 +21,7 @@ server CPUs. The plan's total lists any part without a price.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rigwise.advise.power import PowerLimit, PsuSizing, gpu_connectors, limit_to_fit, size_psu
@@ -29,6 +30,8 @@ from rigwise.catalog.models import Cpu, Gpu
 from rigwise.catalog.parts import Case, Cooler, Motherboard, Psu, RamKit, Storage, parts
 from rigwise.catalog.schema import CpuFile
 from rigwise.errors import InputError
+from rigwise.model.efficiency import loader_rates
+from rigwise.model.loader import cores_to_feed
 from rigwise.units import GIB, GIGA, format_bytes, format_usd
 
 DESKTOP_SOCKETS = ("AM4", "AM5", "LGA1700")
@@ -48,6 +51,21 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Feed:
+    """An image workload the CPU must feed: ``images_per_s`` on all GPUs together, decoded by
+    ``loader`` (:mod:`rigwise.model.loader`), described by ``what`` (model and setting)."""
+
+    images_per_s: float
+    loader: str
+    what: str
+
+    @property
+    def cores(self) -> int:
+        """Whole cores the loader needs for the rate."""
+        return math.ceil(cores_to_feed(self.images_per_s, self.loader))
+
+
+@dataclass(frozen=True, slots=True)
 class BuildPlan:
     """A whole machine: its parts with reasons, PSU arithmetic and total price (USD)."""
 
@@ -57,6 +75,7 @@ class BuildPlan:
     psu: PsuSizing
     power_limit: PowerLimit | None
     notes: tuple[str, ...] = field(default=())
+    feed: Feed | None = None
 
     @property
     def total_usd(self) -> float:
@@ -112,8 +131,11 @@ def board_fits(board: Motherboard, gpus: int) -> bool:
 
 
 def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
-               dataset_bytes: float = 0.0, market: str = "new") -> BuildPlan:
-    """Plan a machine for ``gpus`` x ``gpu``.
+               dataset_bytes: float = 0.0, market: str = "new",
+               feed: Feed | None = None) -> BuildPlan:
+    """Plan a machine for ``gpus`` x ``gpu``. With ``feed`` (an image model's training rate)
+    the CPU needs the cores its data loader takes at that rate, when that is more than the
+    guide's cores per GPU.
 
     Raises:
         InputError: a GPU count outside 1-8, an SXM/OAM module, a negative dataset size.
@@ -125,7 +147,7 @@ def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
                          "server (HGX/OAM baseboard), not a self-built machine")
     if dataset_bytes < 0:
         raise InputError("--dataset-gb must not be negative")
-    cpu, board, cpu_choice = _choose_platform(gpus, data)
+    cpu, board, cpu_choice = _choose_platform(gpus, data, feed)
     plat = cpu_platform(cpu) if cpu else Platform(None, None)
     choices = [_gpu_choice(gpu, gpus, market), cpu_choice,
                _board_choice(board, plat, gpu, gpus),
@@ -137,7 +159,7 @@ def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
     notes = [f"Power limit: at {p.power_fraction:.0%} of TDP a GPU keeps "
              f"{p.speed_fraction:.0%} of its speed ({parts().rules.sources[p.source].title})"
              for p in parts().rules.power_limit if p.power_fraction == 0.8]
-    return BuildPlan(gpu, gpus, tuple(choices), sizing, limit, tuple(notes))
+    return BuildPlan(gpu, gpus, tuple(choices), sizing, limit, tuple(notes), feed)
 
 
 def _spiking_w(gpu: Gpu, n: int) -> float:
@@ -153,7 +175,8 @@ def _gpu_choice(gpu: Gpu, n: int, market: str) -> Choice:
     return Choice("gpu", gpu.name, reason, bought[0] if bought else None, n)
 
 
-def _choose_platform(gpus: int, data: str) -> tuple[Cpu | None, Motherboard | None, Choice]:
+def _choose_platform(gpus: int, data: str,
+                     feed: Feed | None = None) -> tuple[Cpu | None, Motherboard | None, Choice]:
     """The CPU and board with the lowest known price together that meet the guide's rules.
 
     A CPU qualifies with enough cores and PCIe lanes (and, for 3+ GPUs, a non-desktop
@@ -162,6 +185,13 @@ def _choose_platform(gpus: int, data: str) -> tuple[Cpu | None, Motherboard | No
     no board in the catalog; within each group the lowest CPU + board price wins.
     """
     cores, lanes = cores_needed(gpus, data), lanes_needed(gpus)
+    rule = f"the guide asks {cores} cores ({data} data pipeline)"
+    if feed is not None and feed.cores > cores:
+        cores = feed.cores
+        rule = (f"{feed.what} at {feed.images_per_s:,.0f} images/s needs {cores} cores of "
+                f"{feed.loader} decoding ({loader_rates()[feed.loader]:.0f} images/s per core;"
+                " the guide's 1-2 per GPU predates such GPUs; decoding on the GPU with DALI "
+                f"brings it back to {cores_needed(gpus, data)})")
     ok = [(c, p) for c in catalog().cpus.values()
           if (p := c.purchase_price_usd()) is not None and c.cores >= cores
           and c.pcie_lanes >= lanes and c.vendor != "nvidia"
@@ -178,7 +208,7 @@ def _choose_platform(gpus: int, data: str) -> tuple[Cpu | None, Motherboard | No
 
     best, (usd, how), board = min(paired, key=cost)
     why = (f"{best.cores} cores / {best.pcie_lanes} PCIe {best.pcie_gen}.0 lanes for {gpus} "
-           f"GPU(s): the guide asks {cores} cores ({data} data pipeline) and {lanes} lanes; "
+           f"GPU(s): {rule}; {lanes} lanes; "
            f"price {format_usd(usd)} ({how}); lowest CPU + board price in the catalog")
     return best, board, Choice("cpu", best.name, why, usd)
 

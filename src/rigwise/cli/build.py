@@ -8,13 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rigwise.advise.build import BuildPlan, plan_build
+from rigwise.advise.build import BuildPlan, Feed, plan_build
 from rigwise.advise.check import BuildCheck, check_parts, load_parts_list
 from rigwise.advise.edge import EdgeAdvice, edge_options
 from rigwise.catalog.load import catalog
+from rigwise.catalog.models import Gpu
 from rigwise.cli.common import console, gpu_by_name, model_by_name, print_json
 from rigwise.errors import InputError
+from rigwise.model.estimate import TrainEstimate
 from rigwise.units import GIGA, format_usd
+from rigwise.workload.schema import CnnShape, Model
 
 app = typer.Typer(help="Plan a whole machine, check a parts list, or pick an edge device.",
                   no_args_is_help=True)
@@ -22,6 +25,26 @@ app = typer.Typer(help="Plan a whole machine, check a parts list, or pick an edg
 
 def _r(x: float | None, digits: int = 6) -> float | None:
     return None if x is None else float(f"{x:.{digits}g}")
+
+
+def _feed(m: Model, g: Gpu, gpus: int, loader: str) -> Feed:
+    """The training rate of image model ``m`` on ``gpus`` x ``g`` at its best setting that
+    fits (as ``rigwise advise`` picks it), for the CPU's data loader to keep up with."""
+    from rigwise.advise.rank import Constraints, Workload, advise
+
+    if loader not in ("pillow", "pillow-simd"):
+        raise InputError("--loader must be pillow or pillow-simd")
+    if not isinstance(m.shape, CnnShape):
+        raise InputError(f"--model sizes the CPU for an image model's data loader; {m.name} "
+                         "is not a built-in image model")
+    a = advise(m, Workload(task="train"), [g], Constraints(gpus=gpus))
+    if not a.options:
+        raise InputError(f"{m.name} cannot be trained on {gpus} x {g.name}")
+    o = a.options[0]
+    est = o.estimate
+    rate = est.gpu_samples_per_s if isinstance(est, TrainEstimate) and \
+        est.gpu_samples_per_s else o.throughput
+    return Feed(rate, loader, f"{m.name} training ({o.setting})")
 
 
 @app.command("plan")
@@ -32,13 +55,20 @@ def plan(
     = "on-the-fly",
     dataset_gb: Annotated[float, typer.Option(help="dataset size, GB (10^9 B)")] = 0.0,
     market: Annotated[str, typer.Option(help="new or used GPU price")] = "new",
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="image model to feed: the CPU gets the cores its data loader "
+        "needs at the model's training rate on these GPUs")] = None,
+    loader: Annotated[str, typer.Option(
+        help="CPU data loader with --model: pillow or pillow-simd")] = "pillow",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Plan CPU, board, RAM, storage, PSU, cooling and case around N GPUs, with reasons."""
     if market not in ("new", "used"):
         raise InputError("--market must be new or used")
-    p = plan_build(gpu_by_name(gpu), gpus, data=data, dataset_bytes=dataset_gb * GIGA,
-                   market=market)
+    g = gpu_by_name(gpu)
+    feed = _feed(model_by_name(model), g, gpus, loader) if model else None
+    p = plan_build(g, gpus, data=data, dataset_bytes=dataset_gb * GIGA, market=market,
+                   feed=feed)
     if as_json:
         print_json(plan_json(p))
         return
@@ -69,6 +99,9 @@ def plan_json(p: BuildPlan) -> dict[str, Any]:
             "per_gpu_w": _r(p.power_limit.per_gpu_w), "fraction": _r(p.power_limit.fraction),
             "speed_kept": _r(p.power_limit.speed_kept)},
         "notes": list(p.notes),
+        "data_loader": None if p.feed is None else {
+            "what": p.feed.what, "images_per_s": _r(p.feed.images_per_s),
+            "loader": p.feed.loader, "cores": p.feed.cores},
     }
 
 

@@ -49,6 +49,11 @@ def train(
     memory_format: Annotated[str, typer.Option(
         help="CNN activations: channels_last (NHWC) or nchw (PyTorch's default; costs layout "
              "transposes on tensor cores)")] = "channels_last",
+    data_loader: Annotated[str, typer.Option(
+        help="image models: CPU data loader none (synthetic data, GPU decode), pillow or "
+             "pillow-simd; a CPU loader caps images/s at cores x its per-core rate")] = "none",
+    cpu_cores: Annotated[int | None, typer.Option(
+        help="CPU cores for the data loader (with --data-loader pillow/pillow-simd)")] = None,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
@@ -60,7 +65,8 @@ def train(
     cfg = TrainConfig(task=task, precision=precision, batch_size=batch_size, seq_len=seq_len,
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
                       gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant,
-                      memory_format=memory_format)
+                      memory_format=memory_format, data_loader=data_loader,
+                      cpu_cores=cpu_cores)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -219,3 +219,9 @@ def engine_efficiency(name: str) -> EngineEfficiency:
     v = _values(table[name])
     return EngineEfficiency(name=name, memory=float(v["memory"]), launch_s=float(v["launch_s"]),
                             prefill_dequant=bool(v.get("prefill_dequant", 0)))
+
+
+def loader_rates() -> dict[str, float]:
+    """Images per second per CPU core of each CPU data loader (the data file's ``[loader]``
+    table: JPEG decode + RandomResizedCrop + flip)."""
+    return {k: float(v) for k, v in _values(_raw()["loader"]).items()}

@@ -30,6 +30,7 @@ from rigwise.model.efficiency import (
     efficiency_of,
     overheads,
 )
+from rigwise.model.loader import LOADERS, cores_to_feed, loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
     OPTIMIZER_STEP_BYTES_PER_PARAM,
@@ -67,7 +68,9 @@ class TrainConfig:
     weights with double-quantised block constants (4.127 bits) or fp32 ones (4.5 bits).
     ``memory_format``: CNN activations in ``channels_last`` (NHWC, what tuned recipes use) or
     PyTorch's default ``nchw``, which costs layout transposes on tensor cores
-    (:func:`rigwise.model.ops.nchw_transposes`)."""
+    (:func:`rigwise.model.ops.nchw_transposes`). ``data_loader`` and ``cpu_cores``: image
+    models train no faster than the CPU loader supplies images (:mod:`rigwise.model.loader`;
+    ``none`` sets no limit)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -80,6 +83,8 @@ class TrainConfig:
     chunked_loss: bool = False
     nf4_double_quant: bool = True
     memory_format: str = "channels_last"
+    data_loader: str = "none"
+    cpu_cores: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,17 @@ class TrainEstimate:
     basis: str = "blind"
     interval: Interval | None = None
     memory_interval: Interval | None = None
+    gpu_samples_per_s: float | None = None
+    loader_limit_samples_per_s: float | None = None
+
+    @property
+    def cores_to_feed(self) -> dict[str, float] | None:
+        """CPU cores each CPU data loader needs to keep up with the GPUs (image models only;
+        :func:`rigwise.model.loader.cores_to_feed`), else None."""
+        if self.gpu_samples_per_s is None:
+            return None
+        return {name: cores_to_feed(self.gpu_samples_per_s, name)
+                for name in LOADERS if name != "none"}
 
     def samples_per_s_range(self) -> tuple[float, float] | None:
         """(low, high) samples/s from the validation residuals, or None without them."""
@@ -278,10 +294,13 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
             raise InputError(f"{cfg.task} needs a transformer shape; {model.name} has none "
                              "(use a built-in model or a config.json)")
         if isinstance(shape, TracedShape):
+            _no_loader(model, cfg)
             return _train_traced(model, gpu, cfg, dev, shape)
-        if cfg.gpus > 1:  # DDP with bucketed all-reduce (rigwise.model.ddp)
-            return _train_planned(model, gpu, cfg, dev)
-        return _train_cnn(model, gpu, cfg, dev, shape)
+        # DDP with bucketed all-reduce for several GPUs (rigwise.model.ddp)
+        est = (_train_planned(model, gpu, cfg, dev) if cfg.gpus > 1
+               else _train_cnn(model, gpu, cfg, dev, shape))
+        return _fed_by_loader(est, cfg)
+    _no_loader(model, cfg)
     seq = _seq_len(model, shape, cfg.seq_len)
     if cfg.gpus > 1 and not peft:
         return _train_planned(model, gpu, cfg, dev)
@@ -307,6 +326,28 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
+
+
+def _no_loader(model: Model, cfg: TrainConfig) -> None:
+    if cfg.data_loader != "none":
+        raise InputError(f"the data-loader limit models JPEG image pipelines; {model.name} is "
+                         "not a built-in image model (use --data-loader none)")
+
+
+def _fed_by_loader(est: TrainEstimate, cfg: TrainConfig) -> TrainEstimate:
+    """An image model's estimate with the CPU data loader as a ceiling
+    (:func:`rigwise.model.loader.loader_limit`): the step waits for the images when the
+    loader is slower than the GPUs."""
+    limit = loader_limit(cfg.data_loader, cfg.cpu_cores)
+    est = replace(est, gpu_samples_per_s=est.samples_per_s, loader_limit_samples_per_s=limit)
+    if limit is None or limit >= est.samples_per_s:
+        return est
+    slow = est.samples_per_s / limit
+    note = (f"data loader {cfg.data_loader} on {cfg.cpu_cores} CPU cores: {limit:,.0f} "
+            f"images/s, below the GPUs' {est.samples_per_s:,.0f}")
+    return replace(est, samples_per_s=limit, step_time_s=est.step_time_s * slow,
+                   mfu=est.mfu / slow, bottleneck="data loader (CPU)" if est.fits
+                   else est.bottleneck, assumptions=(*est.assumptions, note))
 
 
 def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> TrainEstimate:

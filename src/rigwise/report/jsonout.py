@@ -58,7 +58,21 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
                              "communication": _round(e.shares.communication_s)},
         "assumptions": list(e.assumptions),
         "interval": _interval_json(e.basis, e.interval),
+        **_loader_json(e),
     }
+
+
+def _loader_json(e: TrainEstimate) -> dict[str, Any]:
+    """Image models: the CPU data loader's limit and the cores each loader needs to keep up."""
+    feed = e.cores_to_feed
+    if feed is None:
+        return {}
+    c = e.config
+    return {"data_loader": {
+        "loader": c.data_loader, "cpu_cores": c.cpu_cores,
+        "limit_samples_per_s": _round(e.loader_limit_samples_per_s),
+        "gpu_samples_per_s": _round(e.gpu_samples_per_s),
+        "cores_to_feed": {k: _round(v, 3) for k, v in feed.items()}}}
 
 
 def _interval_json(basis: str, *intervals: Interval | None) -> dict[str, Any]:

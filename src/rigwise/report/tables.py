@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from rich.console import Group
@@ -81,6 +82,14 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
             _number))
     t.add_row("MFU", f"{e.mfu:.0%}")
     t.add_row("bottleneck", e.bottleneck)
+    feed = e.cores_to_feed
+    if feed is not None:
+        limit = e.loader_limit_samples_per_s
+        t.add_row("CPU data loading", (
+            f"{c.cpu_cores} cores of {c.data_loader}: {format_rate(limit, 'images/s')}; "
+            if limit is not None else "")
+            + f"the GPUs need {math.ceil(feed['pillow'])} cores of Pillow or "
+              f"{math.ceil(feed['pillow-simd'])} of Pillow-SIMD")
     s = e.shares
     t.add_row("time split", f"compute {s.compute_s / s.total_s:.0%}, memory-bound "
               f"{s.memory_s / s.total_s:.0%}, launch {s.launch_s / s.total_s:.0%}"
