@@ -65,3 +65,10 @@ def test_loader_needs_cores_and_an_image_model() -> None:
                        TrainConfig(data_loader="pillow", cpu_cores=8))
     assert estimate_train(get_model("gpt2"), catalog().gpu("nvidia-rtx-4090"),
                           TrainConfig()).cores_to_feed is None
+
+
+def test_a_loader_bound_range_stays_near_the_loader_rate() -> None:
+    fed = _rn50("nvidia-rtx-4090", data_loader="pillow", cpu_cores=4)
+    rng = fed.samples_per_s_range()
+    assert rng is not None
+    assert rng[0] <= fed.samples_per_s <= rng[1] <= 1.2 * 4 * 160

@@ -30,7 +30,7 @@ from rigwise.model.efficiency import (
     efficiency_of,
     overheads,
 )
-from rigwise.model.loader import LOADERS, cores_to_feed, loader_limit
+from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed, loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
     OPTIMIZER_STEP_BYTES_PER_PARAM,
@@ -141,8 +141,16 @@ class TrainEstimate:
                 for name in LOADERS if name != "none"}
 
     def samples_per_s_range(self) -> tuple[float, float] | None:
-        """(low, high) samples/s from the validation residuals, or None without them."""
-        return self.interval.bounds(self.samples_per_s) if self.interval else None
+        """(low, high) samples/s from the validation residuals, or None without them. When the
+        CPU data loader is the limit, the GPUs' range is capped by the loader's: its highest
+        sourced per-core rate is 1.2x the one used (:data:`LOADER_HIGH`)."""
+        if self.interval is None:
+            return None
+        limit = self.loader_limit_samples_per_s
+        if limit is None or self.gpu_samples_per_s is None or limit >= self.gpu_samples_per_s:
+            return self.interval.bounds(self.samples_per_s)
+        lo, hi = self.interval.bounds(self.gpu_samples_per_s)
+        return min(lo, limit), min(hi, limit * LOADER_HIGH)
 
     def per_gpu_bytes_range(self) -> tuple[float, float] | None:
         """(low, high) memory per GPU in bytes from the validation residuals, or None."""

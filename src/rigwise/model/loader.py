@@ -25,6 +25,9 @@ from rigwise.model.efficiency import loader_rates
 
 LOADERS = ("none", "pillow", "pillow-simd")
 
+LOADER_HIGH = 1.2
+"""Highest sourced Pillow rate per core over the one used (timm #1491: 192 against 160)."""
+
 
 def per_core(loader: str) -> float | None:
     """Images per second per CPU core of ``loader``; None for ``none`` (no CPU limit).
