@@ -49,6 +49,9 @@ def train(
     memory_format: Annotated[str, typer.Option(
         help="CNN activations: channels_last (NHWC) or nchw (PyTorch's default; costs layout "
              "transposes on tensor cores)")] = "channels_last",
+    fused_attention: Annotated[bool, typer.Option(
+        "--fused-attention/--no-fused-attention",
+        help="FlashAttention/SDPA, or eager attention with the scores in memory")] = True,
     data_loader: Annotated[str, typer.Option(
         help="image models: CPU data loader none (synthetic data, GPU decode), pillow or "
              "pillow-simd; a CPU loader caps images/s at cores x its per-core rate")] = "none",
@@ -66,7 +69,7 @@ def train(
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
                       gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant,
                       memory_format=memory_format, data_loader=data_loader,
-                      cpu_cores=cpu_cores)
+                      cpu_cores=cpu_cores, fused_attention=fused_attention)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

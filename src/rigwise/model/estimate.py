@@ -70,7 +70,10 @@ class TrainConfig:
     PyTorch's default ``nchw``, which costs layout transposes on tensor cores
     (:func:`rigwise.model.ops.nchw_transposes`). ``data_loader`` and ``cpu_cores``: image
     models train no faster than the CPU loader supplies images (:mod:`rigwise.model.loader`;
-    ``none`` sets no limit)."""
+    ``none`` sets no limit). ``fused_attention``: FlashAttention / memory-efficient SDPA, or
+    attention as two batched GEMMs with the score tensors in memory (eager Hugging Face BERT
+    before SDPA, DeepLearningExamples BERT). Encoder models pre-train (``train``) with a
+    masked-LM head on 15 % of the tokens and fine-tune with a small task head."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -85,6 +88,7 @@ class TrainConfig:
     memory_format: str = "channels_last"
     data_loader: str = "none"
     cpu_cores: int | None = None
+    fused_attention: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,10 +394,12 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                 seq: int) -> PassSpec:
     peft = cfg.task in ("lora", "qlora")
     return PassSpec(batch=cfg.batch_size, seq=seq, context=seq, act_bytes=act_bytes,
-                    w_bytes=w_bytes, causal=shape.family == "decoder", fused_attention=True,
+                    w_bytes=w_bytes, causal=shape.family == "decoder",
+                    fused_attention=cfg.fused_attention,
                     lora_rank=cfg.lora_rank if peft else 0,
                     dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
-                    training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0)
+                    training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0,
+                    task_head=cfg.task != "train")
 
 
 def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:
@@ -489,7 +495,9 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
     ]
     if isinstance(model.shape, TransformerShape):
-        assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)")
+        assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)"
+                           if cfg.fused_attention else
+                           "unfused attention: scores and probabilities written to memory")
     elif any(op.kind == "conv" for op in fwd):
         assumptions.append(
             "activations in NCHW: cuDNN transposes around each tensor-core convolution"

@@ -81,6 +81,9 @@ class PassSpec:
     loss upcasts the logits to fp32 one token chunk at a time (torchtune's
     ``CEWithChunkedOutputLoss``, torchtune/modules/loss), so the 16-bit logits and one fp32
     chunk are held instead of an fp32 copy of all logits; 0 upcasts them all at once.
+    Encoders in training predict only the masked tokens (:data:`MLM_MASKED_FRACTION`) through
+    the vocabulary head; with ``task_head`` (fine-tuning) they have a small task head instead
+    (:data:`TASK_HEAD_OUTPUTS` outputs per token) and no vocabulary logits.
     """
 
     batch: int
@@ -96,6 +99,16 @@ class PassSpec:
     dequant_bytes: float = 0.0
     frozen: bool = False
     loss_chunks: int = 0
+    task_head: bool = False
+
+
+MLM_MASKED_FRACTION = 0.15
+"""Share of tokens a masked-language-model loss predicts (Devlin et al. 2019, §3.1: 15 % of
+WordPiece positions; NVIDIA DeepLearningExamples BERT gathers them before the output layer,
+max_predictions_per_seq 20 of 128 and 80 of 512)."""
+
+TASK_HEAD_OUTPUTS = 2
+"""Outputs of a fine-tuning head on an encoder (SQuAD start/end logits; a binary classifier)."""
 
 
 def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int) -> list[Op]:
@@ -216,8 +229,14 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
         n_out = (s.patch_size or 2) ** 2 * 2 * (s.channels or 4)
         out.append(gemm("final_linear", t, n_out, h, act_bytes=ab, w_bytes=p.w_bytes,
                         layer=False))
+    elif s.family == "encoder" and p.training and p.task_head:
+        out.append(gemm("task_head", t, TASK_HEAD_OUTPUTS, h, act_bytes=ab, w_bytes=p.w_bytes,
+                        layer=False))
     else:
         t_head = t if (p.training or p.seq == 1) else p.batch  # prefill: last token's logits
+        if s.family == "encoder" and p.training:
+            t_head = max(1, round(t * MLM_MASKED_FRACTION))
+            out.append(memory("gather_masked", t_head * h * ab, t_head * h * ab, layer=False))
         if s.family == "encoder":
             out.append(gemm("mlm_transform", t_head, h, h, act_bytes=ab, w_bytes=p.w_bytes,
                             layer=False))

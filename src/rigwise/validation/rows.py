@@ -37,7 +37,8 @@ class Row(BaseModel):
     nvidia-smi/NVML figures (context included). ``chunked_loss`` and
     ``nf4_double_quant``: the training setup's loss and QLoRA quantisation, as the row's
     source states them (see :class:`rigwise.model.estimate.TrainConfig`). ``memory_format``:
-    a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``.
+    a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``. ``fused_attention``:
+    false where the row's software wrote attention scores to memory (eager attention).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,6 +60,7 @@ class Row(BaseModel):
     chunked_loss: bool = False
     nf4_double_quant: bool = True
     memory_format: Literal["channels_last", "nchw"] = "channels_last"
+    fused_attention: bool = True
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

@@ -85,7 +85,8 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        seq_len=row.seq_len, gpus=n, optimizer=row.optimizer,
                        checkpointing=row.checkpointing, lora_rank=row.lora_rank,
                        chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant,
-                       memory_format=row.memory_format)
+                       memory_format=row.memory_format,
+                       fused_attention=row.fused_attention)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:

@@ -1,0 +1,47 @@
+"""Encoder heads: masked-LM pre-training predicts 15 % of tokens; fine-tuning has a task head."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigwise.catalog.load import catalog
+from rigwise.model.estimate import TrainConfig, estimate_train, train_forward_ops
+from rigwise.model.ops import MLM_MASKED_FRACTION
+from rigwise.workload.models import get_model
+
+A100 = "nvidia-a100-sxm4-80gb"
+
+
+def _ops(task: str, fused: bool = True) -> dict[str, float]:
+    cfg = TrainConfig(task=task, batch_size=32, seq_len=128, fused_attention=fused)
+    _, ops = train_forward_ops(get_model("bert-large"), catalog().gpu(A100), cfg)
+    return {op.name: op.flop * op.count for op in ops}
+
+
+def test_pretraining_head_covers_the_masked_fifteen_percent() -> None:
+    """Devlin et al. 2019 §3.1: the MLM loss predicts 15 % of the positions; the vocabulary
+    projection is the only place the 30,522-word vocabulary costs FLOPs."""
+    ops = _ops("train")
+    tokens = 32 * 128
+    vocab, hidden = 30522, 1024
+    assert ops["lm_head"] == pytest.approx(
+        2 * round(tokens * MLM_MASKED_FRACTION) * vocab * hidden)
+
+
+def test_fine_tuning_has_a_task_head_and_no_vocabulary_logits() -> None:
+    ops = _ops("finetune")
+    assert "lm_head" not in ops and "cross_entropy" not in ops
+    assert ops["task_head"] == pytest.approx(2 * 32 * 128 * 2 * 1024)
+
+
+def test_unfused_attention_is_slower_and_keeps_the_scores() -> None:
+    """Korthikanti et al. 2022: without a fused kernel the scores and probabilities
+    (5·a·s²·b bytes per layer) are stored for backward; they also cost memory traffic."""
+    gpu, model = catalog().gpu(A100), get_model("bert-large")
+    fused, eager = (estimate_train(model, gpu, TrainConfig(batch_size=16, seq_len=512,
+                                                           fused_attention=f))
+                    for f in (True, False))
+    assert eager.samples_per_s < fused.samples_per_s
+    extra = eager.memory.activations_bytes - fused.memory.activations_bytes
+    heads, seq, batch, layers = 16, 512, 16, 24
+    assert extra == pytest.approx(5 * heads * seq**2 * batch * layers, rel=0.15)
