@@ -300,3 +300,13 @@ def test_an_image_model_feed_sizes_the_cpu_by_its_data_loader() -> None:
     assert catalog().cpu(cpu.item).cores >= 35
     assert "35 cores of pillow" in cpu.reason and "DALI" in cpu.reason
     assert fed.total_usd > rule.total_usd
+
+
+def test_advice_for_an_image_model_says_how_many_cpu_cores_feed_each_option() -> None:
+    from rigwise.advise.rank import Constraints, Workload, advise
+    from rigwise.workload.models import get_model
+
+    a = advise(get_model("resnet50"), Workload(task="train"),
+               [catalog().gpu("nvidia-rtx-4090")], Constraints(gpus=1))
+    o = a.options[0]
+    assert f"needs {-(-o.throughput // 160):.0f} CPU cores (Pillow)" in o.why

@@ -329,7 +329,10 @@ def _why(gpu: Gpu, e: TrainEstimate | InferEstimate) -> str:
     caveat = f"; {_STACK_CAVEAT[gpu.vendor]}: check library support" \
         if gpu.vendor in _STACK_CAVEAT else ""
     if isinstance(e, TrainEstimate):
-        return f"{e.bottleneck}-bound, MFU {e.mfu:.0%}{caveat}"
+        feed = e.cores_to_feed
+        cpu = "" if feed is None else \
+            f"; needs {math.ceil(feed['pillow'])} CPU cores (Pillow)"
+        return f"{e.bottleneck}-bound, MFU {e.mfu:.0%}{cpu}{caveat}"
     return f"decode {e.bottleneck}-bound{caveat}"
 
 
