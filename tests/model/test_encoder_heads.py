@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rigwise.catalog.load import catalog
-from rigwise.model.estimate import TrainConfig, estimate_train, train_forward_ops
+from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train, train_forward_ops
 from rigwise.model.ops import MLM_MASKED_FRACTION
 from rigwise.workload.models import get_model
 
@@ -45,3 +45,22 @@ def test_unfused_attention_is_slower_and_keeps_the_scores() -> None:
     extra = eager.memory.activations_bytes - fused.memory.activations_bytes
     heads, seq, batch, layers = 16, 512, 16, 24
     assert extra == pytest.approx(5 * heads * seq**2 * batch * layers, rel=0.15)
+
+
+def test_autocast_keeps_norms_and_the_residual_stream_in_fp32() -> None:
+    """PyTorch AMP: layer_norm and softmax autocast to float32, so an fp32 model under
+    torch.autocast saves fp32 norm inputs (2 per layer) where a 16-bit model saves 16-bit ones,
+    and moves more bytes; fp32 training is unaffected."""
+    gpu, model = catalog().gpu("nvidia-v100-sxm2-16gb"), get_model("bert-large")
+
+    def est(precision: str, autocast: bool) -> TrainEstimate:
+        return estimate_train(model, gpu, TrainConfig(
+            task="finetune", precision=precision, batch_size=4, seq_len=512,
+            fused_attention=False, autocast=autocast))
+
+    pure, amp = est("fp16", False), est("fp16", True)
+    assert amp.samples_per_s < pure.samples_per_s
+    layers, tokens, hidden = 24, 4 * 512, 1024
+    norms_extra = layers * 2 * tokens * hidden * (4 - 2)
+    assert amp.memory.activations_bytes - pure.memory.activations_bytes >= norms_extra
+    assert est("fp32", True).samples_per_s == pytest.approx(est("fp32", False).samples_per_s)

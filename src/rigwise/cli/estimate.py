@@ -52,6 +52,10 @@ def train(
     fused_attention: Annotated[bool, typer.Option(
         "--fused-attention/--no-fused-attention",
         help="FlashAttention/SDPA, or eager attention with the scores in memory")] = True,
+    autocast: Annotated[bool, typer.Option(
+        "--autocast/--no-autocast",
+        help="fp16/bf16 via torch.autocast over an fp32 model (HF Trainer fp16=True): norms "
+             "and residual stream stay fp32")] = False,
     data_loader: Annotated[str, typer.Option(
         help="image models: CPU data loader none (synthetic data, GPU decode), pillow or "
              "pillow-simd; a CPU loader caps images/s at cores x its per-core rate")] = "none",
@@ -69,7 +73,8 @@ def train(
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
                       gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant,
                       memory_format=memory_format, data_loader=data_loader,
-                      cpu_cores=cpu_cores, fused_attention=fused_attention)
+                      cpu_cores=cpu_cores, fused_attention=fused_attention,
+                      autocast=autocast)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -73,7 +73,10 @@ class TrainConfig:
     ``none`` sets no limit). ``fused_attention``: FlashAttention / memory-efficient SDPA, or
     attention as two batched GEMMs with the score tensors in memory (eager Hugging Face BERT
     before SDPA, DeepLearningExamples BERT). Encoder models pre-train (``train``) with a
-    masked-LM head on 15 % of the tokens and fine-tune with a small task head."""
+    masked-LM head on 15 % of the tokens and fine-tune with a small task head. ``autocast``:
+    fp16/bf16 through ``torch.autocast`` over an fp32 model (Hugging Face Trainer ``fp16=True``),
+    whose norms and residual stream stay fp32 (:func:`rigwise.model.ops.transformer_layer`);
+    the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -89,6 +92,7 @@ class TrainConfig:
     data_loader: str = "none"
     cpu_cores: int | None = None
     fused_attention: bool = True
+    autocast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +403,8 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     lora_rank=cfg.lora_rank if peft else 0,
                     dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
                     training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0,
-                    task_head=cfg.task != "train")
+                    task_head=cfg.task != "train",
+                    autocast=cfg.autocast and act_bytes < 4)
 
 
 def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:

@@ -83,7 +83,9 @@ class PassSpec:
     chunk are held instead of an fp32 copy of all logits; 0 upcasts them all at once.
     Encoders in training predict only the masked tokens (:data:`MLM_MASKED_FRACTION`) through
     the vocabulary head; with ``task_head`` (fine-tuning) they have a small task head instead
-    (:data:`TASK_HEAD_OUTPUTS` outputs per token) and no vocabulary logits.
+    (:data:`TASK_HEAD_OUTPUTS` outputs per token) and no vocabulary logits. ``autocast``:
+    16-bit compute by ``torch.autocast`` over an fp32 model, where layer norm, softmax and
+    their inputs stay fp32 (:func:`transformer_layer`).
     """
 
     batch: int
@@ -100,6 +102,7 @@ class PassSpec:
     frozen: bool = False
     loss_chunks: int = 0
     task_head: bool = False
+    autocast: bool = False
 
 
 MLM_MASKED_FRACTION = 0.15
@@ -127,12 +130,21 @@ def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: i
 
 
 def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
-    """Forward ops of the ``s.n_layers`` transformer layers (each op has ``count = layers``)."""
+    """Forward ops of the ``s.n_layers`` transformer layers (each op has ``count = layers``).
+
+    With ``p.autocast`` (``torch.autocast`` over an fp32 model, e.g. the Hugging Face Trainer's
+    ``fp16=True``) layer norm is on autocast's float32 list (PyTorch docs, Automatic Mixed
+    Precision, "CUDA Ops that can autocast to float32"), so its output, the residual stream it
+    feeds (fp16 + fp32 promotes to fp32) and its saved input are fp32, and each linear layer
+    reading it first casts it to 16 bit.
+    """
     L, h, a, g, d = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head
     t = p.batch * p.seq
     ab = p.act_bytes
     act = t * h * ab
     mask = t * h if (s.dropout and p.training) else 0.0
+    if p.autocast and s.family != "dit":
+        return _autocast_layer(s, p)
     ops = [memory("norm1", act, act, count=L, saved=act)]
     ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L)
     if s.position == "rope":
@@ -146,6 +158,30 @@ def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     if s.family == "dit":  # adaLN-Zero: per-sample modulation (6h) and its elementwise uses
         ops.append(gemm("adaln", p.batch, 6 * h, h, act_bytes=ab, w_bytes=p.w_bytes, count=L))
         ops.append(memory("modulate", 4 * act, 2 * act, count=L, saved=2 * act))
+    return ops
+
+
+def _autocast_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
+    """:func:`transformer_layer` under ``torch.autocast``: fp32 norms and residual stream,
+    16-bit GEMMs fed through cast kernels (post-LN BERT order and pre-LN alike: two norms,
+    two residual adds, two casts per layer)."""
+    L, h, a, g, d = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head
+    t = p.batch * p.seq
+    act, act32 = t * h * p.act_bytes, t * h * 4.0
+    mask = t * h if (s.dropout and p.training) else 0.0
+    ops = [memory("norm1", act32, act32, count=L, saved=act32),
+           memory("cast1", act32, act, count=L)]
+    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L)
+    if s.position == "rope":
+        rope = t * (a + g) * d * p.act_bytes
+        ops.append(memory("rope", rope, rope, count=L))
+    ops.append(attention(s, p))
+    ops += _linear("out_proj", t, h, a * d, p, L)
+    ops.append(memory("residual1", act + act32 + mask, act32, count=L, saved=mask))
+    ops.append(memory("norm2", act32, act32, count=L, saved=act32))
+    ops.append(memory("cast2", act32, act, count=L))
+    ops += _mlp(s, p)
+    ops.append(memory("residual2", act + act32 + mask, act32, count=L, saved=mask))
     return ops
 
 
@@ -167,9 +203,13 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
     moved = q_o + kv
     if not p.fused_attention:
         scores = b * a * sq * ctx
-        moved += scores * p.act_bytes * 4  # write and read scores and probabilities
+        # write and read scores and probabilities; under autocast softmax runs in fp32 (its
+        # input is promoted by the fp32 mask) and the probabilities are cast back to 16 bit
+        sb = 4.0 if p.autocast else p.act_bytes
+        moved += scores * (sb * 4 + (sb + p.act_bytes if p.autocast else 0.0))
         if p.training:
-            saved += scores * (2 * p.act_bytes + (1 if s.dropout else 0))
+            saved += scores * (2 * sb + (1 if s.dropout else 0)
+                               + (p.act_bytes if p.autocast else 0.0))
     return Op("attention", "attention", flop, moved, s.n_layers, saved_bytes=saved)
 
 

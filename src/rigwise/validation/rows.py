@@ -39,6 +39,7 @@ class Row(BaseModel):
     source states them (see :class:`rigwise.model.estimate.TrainConfig`). ``memory_format``:
     a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``. ``fused_attention``:
     false where the row's software wrote attention scores to memory (eager attention).
+    ``autocast``: 16-bit compute through ``torch.autocast`` over an fp32 model.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +62,7 @@ class Row(BaseModel):
     nf4_double_quant: bool = True
     memory_format: Literal["channels_last", "nchw"] = "channels_last"
     fused_attention: bool = True
+    autocast: bool = False
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)
