@@ -326,8 +326,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     pc = count_params(shape)
     linear = shape.n_layers * layer_linear_weights(shape)
     lora = _lora_params(shape, cfg.lora_rank) if peft else 0
-    fwd = transformer_forward(shape, _train_spec(shape, cfg, prec.act_bytes,
-                                                 prec.gemm_weight_bytes, seq))
+    fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
                                          ckpt, layer_input, shape.n_layers)
@@ -417,19 +416,22 @@ def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device,
     """
     prec = train_precision(cfg.precision, gpu)
     dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
+    return dev, _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
+
+
+def _forward(model: Model, cfg: TrainConfig, dev: Device, act_bytes: float,
+             w_bytes: float) -> list[Op]:
+    """Forward ops of one micro-batch on one GPU for any model kind: the single place that
+    dispatches on the shape (CNN, traced module, transformer)."""
     shape = model.shape
-    if isinstance(shape, CnnShape):
-        return dev, cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
-                                nchw_transposes(cfg.memory_format, dev.tensor_cores,
-                                dev.eff.nchw_transpose_passes))
-    if isinstance(shape, TracedShape):
-        return dev, traced_forward(shape, cfg.batch_size, prec.act_bytes,
-                                   prec.gemm_weight_bytes,
-                                   nchw_transposes(cfg.memory_format, dev.tensor_cores,
-                                dev.eff.nchw_transpose_passes))
+    if isinstance(shape, CnnShape | TracedShape):
+        transposes = nchw_transposes(cfg.memory_format, dev.tensor_cores,
+                                     dev.eff.nchw_transpose_passes)
+        if isinstance(shape, CnnShape):
+            return cnn_forward(shape, cfg.batch_size, act_bytes, w_bytes, transposes)
+        return traced_forward(shape, cfg.batch_size, act_bytes, w_bytes, transposes)
     seq = _seq_len(model, shape, cfg.seq_len)
-    return dev, transformer_forward(shape, _train_spec(shape, cfg, prec.act_bytes,
-                                                       prec.gemm_weight_bytes, seq))
+    return transformer_forward(shape, _train_spec(shape, cfg, act_bytes, w_bytes, seq))
 
 
 LOSS_CHUNKS = 8
@@ -539,9 +541,7 @@ def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
 def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                shape: CnnShape) -> TrainEstimate:
     prec = train_precision(cfg.precision, gpu)
-    fwd = cnn_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
-                      nchw_transposes(cfg.memory_format, dev.tensor_cores,
-                                dev.eff.nchw_transpose_passes))
+    fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     params = float(shape.params)
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
@@ -556,9 +556,7 @@ def _train_traced(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                   shape: TracedShape) -> TrainEstimate:
     """A training step of a traced module: its own kernels, forward and backward."""
     prec = train_precision(cfg.precision, gpu)
-    fwd = traced_forward(shape, cfg.batch_size, prec.act_bytes, prec.gemm_weight_bytes,
-                         nchw_transposes(cfg.memory_format, dev.tensor_cores,
-                                dev.eff.nchw_transpose_passes))
+    fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     frozen = float(shape.params - shape.trainable)
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=float(shape.trainable), linear_params=float(shape.trainable),
