@@ -310,3 +310,21 @@ def test_advice_for_an_image_model_says_how_many_cpu_cores_feed_each_option() ->
                [catalog().gpu("nvidia-rtx-4090")], Constraints(gpus=1))
     o = a.options[0]
     assert f"needs {-(-o.throughput // 160):.0f} CPU cores (Pillow)" in o.why
+
+
+def test_a_slow_cpu_loader_caps_every_option_and_favours_cheaper_gpus() -> None:
+    """With 4 cores of Pillow (640 images/s) no GPU trains ResNet-50 faster than the CPU
+    decodes; cards faster than that lose value, and say the data loader is the limit."""
+    from rigwise.advise.rank import Constraints, Workload
+    from rigwise.advise.rank import advise as rank
+    from rigwise.workload.models import get_model
+
+    model = get_model("resnet50")
+    gpus = [catalog().gpu(n) for n in ("RTX 3060 12GB", "RTX 4070", "RTX 4090")]
+    fed = rank(model, Workload(task="train", data_loader="pillow", cpu_cores=4), gpus,
+               Constraints(gpus=1), sort="speed", top=3)
+    assert all(o.throughput <= 640 + 1e-6 for o in fed.options)
+    fast = next(o for o in fed.options if o.gpu.id == "nvidia-rtx-4090")
+    assert "data loader (CPU)" in fast.why
+    free = rank(model, Workload(task="train"), gpus, Constraints(gpus=1), sort="speed", top=3)
+    assert free.options[0].throughput > 2 * 640

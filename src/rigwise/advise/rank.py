@@ -62,6 +62,8 @@ class Workload:
     target_samples: float | None = None
     target_epochs: float | None = None
     dataset_samples: float | None = None
+    data_loader: str = "none"
+    cpu_cores: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +244,8 @@ def _candidates(model: Model, w: Workload, gpu: Gpu,
     for b in batches:
         for ck in ckpts:
             cfg = TrainConfig(task=w.task, precision=precision, batch_size=b, seq_len=w.seq_len,
-                              checkpointing=ck, gpus=n)
+                              checkpointing=ck, gpus=n, data_loader=w.data_loader,
+                              cpu_cores=w.cpu_cores)
             yield estimate_train(model, gpu, cfg)
 
 

@@ -48,6 +48,11 @@ def advise(
     epochs: Annotated[float | None, typer.Option(help="target: epochs")] = None,
     dataset_samples: Annotated[float | None, typer.Option(
         help="samples per epoch (default ImageNet-1k for image models)")] = None,
+    data_loader: Annotated[str, typer.Option(
+        help="image models: CPU data loader none, pillow or pillow-simd; with --cpu-cores "
+             "every option is capped at what the CPU decodes")] = "none",
+    cpu_cores: Annotated[int | None, typer.Option(
+        help="CPU cores of the machine for the data loader")] = None,
     sort: Annotated[str, typer.Option(help="value (perf per dollar) or speed")] = "value",
     top: Annotated[int, typer.Option(help="show this many options")] = 15,
     show_excluded: Annotated[bool, typer.Option(help="list the GPUs left out and why")] = False,
@@ -74,7 +79,8 @@ def advise(
                         seq_len=seq_len, prompt_tokens=prompt_tokens,
                         output_tokens=output_tokens, engine=engine, target_tokens=tokens,
                         target_samples=samples, target_epochs=epochs,
-                        dataset_samples=dataset_samples)
+                        dataset_samples=dataset_samples, data_loader=data_loader,
+                        cpu_cores=cpu_cores)
     result = rank(m, workload, catalog().gpus.values(), constraints, sort=sort, top=top)
     if plot is not None:
         from rigwise.report.charts import plot_result
