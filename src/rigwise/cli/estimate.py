@@ -39,6 +39,11 @@ def train(
     checkpointing: Annotated[bool | None, typer.Option(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
+    lora_targets: Annotated[str, typer.Option(
+        help="LoRA adapters on every linear layer (all) or on query and value only (qv)")
+    ] = "all",
+    lora_dropout: Annotated[float, typer.Option(
+        help="LoRA dropout probability (its mask and output are kept for backward)")] = 0.0,
     chunked_loss: Annotated[bool, typer.Option(
         "--chunked-loss/--no-chunked-loss",
         help="the loss upcasts logits to fp32 one token chunk at a time (torchtune)")] = False,
@@ -74,7 +79,8 @@ def train(
                       gpus=gpus, chunked_loss=chunked_loss, nf4_double_quant=nf4_double_quant,
                       memory_format=memory_format, data_loader=data_loader,
                       cpu_cores=cpu_cores, fused_attention=fused_attention,
-                      autocast=autocast)
+                      autocast=autocast, lora_targets=lora_targets,
+                      lora_dropout=lora_dropout)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

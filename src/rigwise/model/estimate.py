@@ -39,6 +39,7 @@ from rigwise.model.memory import (
     weights_bytes_train,
 )
 from rigwise.model.ops import (
+    LORA_TARGETS,
     Op,
     PassSpec,
     cnn_forward,
@@ -76,7 +77,10 @@ class TrainConfig:
     masked-LM head on 15 % of the tokens and fine-tune with a small task head. ``autocast``:
     fp16/bf16 through ``torch.autocast`` over an fp32 model (Hugging Face Trainer ``fp16=True``),
     whose norms and residual stream stay fp32 (:func:`rigwise.model.ops.transformer_layer`);
-    the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune)."""
+    the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune).
+    ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
+    projections only (``qv``, LitGPT's and torchtune's Llama LoRA default); ``lora_dropout``
+    > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for backward."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -93,6 +97,8 @@ class TrainConfig:
     cpu_cores: int | None = None
     fused_attention: bool = True
     autocast: bool = False
+    lora_targets: str = "all"
+    lora_dropout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +253,12 @@ def _backward(ops: list[Op]) -> list[Op]:
             for op in ops for flop, nbytes, m, n, k in _backward_kernels(op)]
 
 
-def _lora_params(s: TransformerShape, rank: int) -> int:
+def _lora_params(s: TransformerShape, rank: int, targets: str = "all") -> int:
+    """Trainable LoRA parameters, ``r·(d_in + d_out)`` per adapted matrix (Hu et al. 2021):
+    every linear layer, or (``qv``) separate query and value adapters."""
     d, a, g, h, f = s.d_head, s.n_heads, s.n_kv_heads, s.hidden, s.ffn_hidden
+    if targets == "qv":
+        return s.n_layers * rank * ((h + a * d) + (h + g * d))
     mats = [(h, (a + 2 * g) * d), (a * d, h)]
     mlp = [(h, 2 * f), (f, h)] if s.ffn_kind == "swiglu" else [(h, f), (f, h)]
     per_layer = sum(rank * (i + o) for i, o in mats) + s.n_experts * sum(
@@ -300,6 +310,11 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     nchw_transposes(cfg.memory_format, False, 0.0)  # rejects an unknown memory format
+    if not 0.0 <= cfg.lora_dropout < 1.0:
+        raise InputError(f"LoRA dropout must be in [0, 1), got {cfg.lora_dropout}")
+    if cfg.lora_targets not in LORA_TARGETS:
+        raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
+                         f"{', '.join(LORA_TARGETS)}")
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -325,7 +340,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
     pc = count_params(shape)
     linear = shape.n_layers * layer_linear_weights(shape)
-    lora = _lora_params(shape, cfg.lora_rank) if peft else 0
+    lora = _lora_params(shape, cfg.lora_rank, cfg.lora_targets) if peft else 0
     fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
@@ -403,7 +418,8 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
                     training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0,
                     task_head=cfg.task != "train",
-                    autocast=cfg.autocast and act_bytes < 4)
+                    autocast=cfg.autocast and act_bytes < 4, lora_targets=cfg.lora_targets,
+                    lora_dropout=cfg.lora_dropout > 0)
 
 
 def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:

@@ -17,8 +17,8 @@ Bytes per parameter (perf-models.md §7.4):
     (one matrix as a transient buffer); it saves the 16-bit input and the 4-bit weight for
     backward (``ctx.tensors = (A, B)``), as a LoRA layer's adapter needs that input anyway;
   * activations: the ``saved_bytes`` of the forward ops (Korthikanti et al. 2022); with full
-    activation checkpointing only each layer's input stays, plus one layer's activations
-    while it is recomputed;
+    activation checkpointing only each layer's input stays, plus the larger of the head's
+    saved tensors and one layer's activations while it is recomputed;
   * KV cache: ``2·L·g·d·bytes`` per token (perf-models.md §7.5);
   * framework: CUDA context and workspaces, and allocator slack (data file ``[memory]``).
 """
@@ -96,14 +96,18 @@ def activation_bytes(forward: list[Op], *, checkpointing: bool, layer_input_byte
                      n_layers: int) -> float:
     """Activation bytes kept for backward from the forward ops.
 
-    With checkpointing, layer ops keep only ``layer_input_bytes`` per layer, plus one layer's
-    full saved activations during its recomputation.
+    With checkpointing, layer ops keep only ``layer_input_bytes`` per layer; the backward pass
+    first runs the head and loss (their saved tensors, e.g. the logits, are then freed) and
+    only afterwards recomputes the layers one at a time, so the peak holds the layer inputs
+    plus the larger of the head's saved tensors and one recomputed layer's activations
+    (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost", §3: the peak of a
+    checkpointed graph is the checkpoints plus the largest segment being recomputed).
     """
     outside = sum(op.saved_bytes * op.count for op in forward if not op.layer)
     inside = sum(op.saved_bytes * op.count for op in forward if op.layer)
     if not checkpointing:
         return outside + inside
-    return outside + layer_input_bytes * n_layers + inside / max(n_layers, 1)
+    return layer_input_bytes * n_layers + max(outside, inside / max(n_layers, 1))
 
 
 def train_memory(*, task: str, precision: str, optimizer: str, params: float,

@@ -103,6 +103,8 @@ class PassSpec:
     loss_chunks: int = 0
     task_head: bool = False
     autocast: bool = False
+    lora_targets: str = "all"
+    lora_dropout: bool = False
 
 
 MLM_MASKED_FRACTION = 0.15
@@ -114,19 +116,50 @@ TASK_HEAD_OUTPUTS = 2
 """Outputs of a fine-tuning head on an encoder (SQuAD start/end logits; a binary classifier)."""
 
 
-def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int) -> list[Op]:
+LORA_TARGETS = ("all", "qv")
+"""Linear layers that get LoRA adapters: every one, or only the query and value projections
+(the default of LitGPT's finetune_lora and of torchtune's Llama 3.1 LoRA configs)."""
+
+
+def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int, *,
+            adapter_out: int | None = None, input_saved: bool = False) -> list[Op]:
+    """A linear layer's forward ops: the GEMM, QLoRA's dequantisation and LoRA's adapters.
+
+    What autograd keeps (checked with ``saved_tensors_hooks`` on PyTorch 2.13): a GEMM saves
+    its input only when its weight needs a gradient (PyTorch's derivative formulas save
+    ``self`` for ``mat2``'s gradient only), so a frozen base weight keeps nothing, but
+    bitsandbytes' ``MatMul4Bit`` saves its input whenever it needs a gradient (QLoRA); a LoRA
+    adapter saves its input ``x``. ``input_saved``: another op already keeps this input (the
+    fused attention output). ``adapter_out``: the adapted output width (None: all of
+    ``d_out``; 0: no adapter). With ``p.lora_dropout`` the adapter reads ``dropout(x)``, a new
+    tensor it saves with the dropout mask."""
+    saves = (not p.frozen or p.dequant_bytes > 0) and not input_saved
     ops = [gemm(name, tokens, d_out, d_in, act_bytes=p.act_bytes, w_bytes=p.w_bytes,
-                count=count, frozen=p.frozen)]
+                count=count, frozen=p.frozen, saves_input=saves)]
     if p.dequant_bytes:
         ops.append(memory(f"{name}.dequant", d_in * d_out * p.dequant_bytes,
                           d_in * d_out * p.w_bytes, count=count))
-    if p.lora_rank:
+    out = d_out if adapter_out is None else adapter_out
+    if p.lora_rank and out:
         r = p.lora_rank
+        if p.lora_dropout:  # dropout(x) feeds the adapter: its output and 1-byte mask are saved
+            x = tokens * d_in
+            ops.append(memory(f"{name}.lora_dropout", x * p.act_bytes, x * p.act_bytes,
+                              count=count, saved=x))
         ops.append(gemm(f"{name}.lora_a", tokens, r, d_in, act_bytes=p.act_bytes, w_bytes=4.0,
-                        count=count, saves_input=False))
-        ops.append(gemm(f"{name}.lora_b", tokens, d_out, r, act_bytes=p.act_bytes, w_bytes=4.0,
+                        count=count,
+                        saves_input=p.lora_dropout or not (saves or input_saved)))
+        ops.append(gemm(f"{name}.lora_b", tokens, out, r, act_bytes=p.act_bytes, w_bytes=4.0,
                         count=count))
     return ops
+
+
+def _adapted(p: PassSpec, which: str, d_out: int, qv: int = 0) -> int:
+    """Adapter output width of linear ``which`` under ``p.lora_targets``: ``d_out`` for every
+    linear with ``all``; with ``qv`` only the query and value columns ``qv`` of ``qkv``."""
+    if p.lora_targets == "all":
+        return d_out
+    return qv if which == "qkv" else 0
 
 
 def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
@@ -145,20 +178,38 @@ def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     mask = t * h if (s.dropout and p.training) else 0.0
     if p.autocast and s.family != "dit":
         return _autocast_layer(s, p)
-    ops = [memory("norm1", act, act, count=L, saved=act)]
-    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L)
+    ns = norm_saved(s, p, t)
+    ops = [memory("norm1", act, act, count=L, saved=ns)]
+    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L,
+                   adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d))
     if s.position == "rope":
         ops.append(memory("rope", t * (a + g) * d * ab, t * (a + g) * d * ab, count=L))
     ops.append(attention(s, p))
-    ops += _linear("out_proj", t, h, a * d, p, L)
+    ops += _linear("out_proj", t, h, a * d, p, L, adapter_out=_adapted(p, "out_proj", h),
+                   input_saved=p.fused_attention)
     ops.append(memory("residual1", 2 * act + mask, act, count=L, saved=mask))
-    ops.append(memory("norm2", act, act, count=L, saved=act))
+    ops.append(memory("norm2", act, act, count=L, saved=ns))
     ops += _mlp(s, p)
     ops.append(memory("residual2", 2 * act + mask, act, count=L, saved=mask))
     if s.family == "dit":  # adaLN-Zero: per-sample modulation (6h) and its elementwise uses
         ops.append(gemm("adaln", p.batch, 6 * h, h, act_bytes=ab, w_bytes=p.w_bytes, count=L))
         ops.append(memory("modulate", 4 * act, 2 * act, count=L, saved=2 * act))
     return ops
+
+
+def norm_saved(s: TransformerShape, p: PassSpec, tokens: int) -> float:
+    """Bytes a normalisation layer saves for backward over ``tokens`` tokens.
+
+    LayerNorm (``torch.nn.LayerNorm``) saves its 16-bit input (and per-token mean and rstd).
+    The eager RMSNorm of Hugging Face Llama, torchtune and LitGPT computes in fp32: it saves the
+    fp32 copy of its input (4 B per element) and, when its weight trains, the normalised 16-bit
+    output (2 B) for the weight's gradient (checked with ``saved_tensors_hooks``, PyTorch 2.13).
+    Fused RMSNorm kernels (Transformer Engine, Apex) would save 2 B; they are not modelled.
+    """
+    x = tokens * s.hidden
+    if s.norm != "rmsnorm":
+        return x * p.act_bytes
+    return x * 4.0 + (0.0 if p.frozen else x * p.act_bytes)
 
 
 def _autocast_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
@@ -171,12 +222,14 @@ def _autocast_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     mask = t * h if (s.dropout and p.training) else 0.0
     ops = [memory("norm1", act32, act32, count=L, saved=act32),
            memory("cast1", act32, act, count=L)]
-    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L)
+    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L,
+                   adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d))
     if s.position == "rope":
         rope = t * (a + g) * d * p.act_bytes
         ops.append(memory("rope", rope, rope, count=L))
     ops.append(attention(s, p))
-    ops += _linear("out_proj", t, h, a * d, p, L)
+    ops += _linear("out_proj", t, h, a * d, p, L, adapter_out=_adapted(p, "out_proj", h),
+                   input_saved=p.fused_attention)
     ops.append(memory("residual1", act + act32 + mask, act32, count=L, saved=mask))
     ops.append(memory("norm2", act32, act32, count=L, saved=act32))
     ops.append(memory("cast2", act32, act, count=L))
@@ -199,9 +252,12 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
         flop *= 0.5
     q_o = 2 * b * sq * a * d * p.act_bytes
     kv = 2 * b * ctx * g * d * (p.kv_bytes if not p.training else p.act_bytes)
-    saved = b * sq * (a + 2 * g) * d * p.act_bytes if p.training else 0.0
+    # fused kernels (SDPA, FlashAttention) save Q, K, V and the output O (and a log-sum-exp)
+    saved = b * sq * (2 * a + 2 * g) * d * p.act_bytes if p.training else 0.0
     moved = q_o + kv
     if not p.fused_attention:
+        if p.training:  # eager attention: O is the out-projection's input, saved there
+            saved -= b * sq * a * d * p.act_bytes
         scores = b * a * sq * ctx
         # write and read scores and probabilities; under autocast softmax runs in fp32 (its
         # input is promoted by the fp32 mask) and the probabilities are cast back to 16 bit
@@ -227,13 +283,15 @@ def _mlp(s: TransformerShape, p: PassSpec) -> list[Op]:
     else:
         count, t_expert = L, t
     up_n = 2 * f if s.ffn_kind == "swiglu" else f
-    ops += _linear("mlp_up", t_expert, up_n, h, p, count)
+    ops += _linear("mlp_up", t_expert, up_n, h, p, count,
+                   adapter_out=_adapted(p, "mlp_up", up_n))
     tf_ = t_expert * f * ab
-    if s.ffn_kind == "swiglu":  # silu(gate) * up: saves gate, silu out, up (3 f-sized tensors)
-        ops.append(memory("swiglu", 2 * tf_, tf_, count=count, saved=2 * tf_))
+    if s.ffn_kind == "swiglu":  # silu(gate) * up saves gate, silu(gate) and up (eager PyTorch)
+        ops.append(memory("swiglu", 2 * tf_, tf_, count=count, saved=3 * tf_))
     else:
         ops.append(memory("gelu", tf_, tf_, count=count, saved=tf_))
-    ops += _linear("mlp_down", t_expert, h, f, p, count)
+    ops += _linear("mlp_down", t_expert, h, f, p, count,
+                   adapter_out=_adapted(p, "mlp_down", h))
     return ops
 
 
@@ -260,7 +318,7 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
     else:
         out.append(memory("embedding", act, act, layer=False))
     out += transformer_layer(s, p)
-    out.append(memory("final_norm", act, act, saved=act, layer=False))
+    out.append(memory("final_norm", act, act, saved=norm_saved(s, p, t), layer=False))
     if s.family == "vit":
         classes = s.num_classes or 1000
         out.append(gemm("classifier", p.batch, classes, h, act_bytes=ab, w_bytes=p.w_bytes,

@@ -86,7 +86,8 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        checkpointing=row.checkpointing, lora_rank=row.lora_rank,
                        chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant,
                        memory_format=row.memory_format,
-                       fused_attention=row.fused_attention, autocast=row.autocast)
+                       fused_attention=row.fused_attention, autocast=row.autocast,
+                       lora_targets=row.lora_targets, lora_dropout=row.lora_dropout)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
