@@ -66,3 +66,16 @@ def test_lora_dropout_keeps_the_dropped_input_and_its_mask() -> None:
         estimate_train(model, gpu, TrainConfig(task="lora", lora_dropout=1.0))
     with pytest.raises(InputError, match="LoRA targets"):
         estimate_train(model, gpu, TrainConfig(task="lora", lora_targets="mlp"))
+
+
+def test_lora_defaults_to_query_value_and_qlora_to_every_linear() -> None:
+    """Hu et al. 2021 §7.1 / PEFT / LitGPT / torchtune adapt q and v by default; the QLoRA paper
+    (§4) adapts every linear layer."""
+    model, gpu = get_model("llama-2-7b"), catalog().gpu(A100)
+    lora = estimate_train(model, gpu, TrainConfig(task="lora", lora_rank=8, batch_size=1,
+                                                  seq_len=512))
+    qlora = estimate_train(model, gpu, TrainConfig(task="qlora", lora_rank=8, batch_size=1,
+                                                   seq_len=512))
+    assert lora.memory.gradients_bytes == pytest.approx(4_194_304 * 4.0)
+    assert qlora.memory.gradients_bytes > 4 * lora.memory.gradients_bytes
+    assert any("query and value" in a for a in lora.assumptions)

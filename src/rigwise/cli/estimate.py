@@ -39,9 +39,9 @@ def train(
     checkpointing: Annotated[bool | None, typer.Option(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
-    lora_targets: Annotated[str, typer.Option(
-        help="LoRA adapters on every linear layer (all) or on query and value only (qv)")
-    ] = "all",
+    lora_targets: Annotated[str | None, typer.Option(
+        help="LoRA adapters on every linear layer (all) or on query and value only (qv); "
+             "default qv for lora, all for qlora")] = None,
     lora_dropout: Annotated[float, typer.Option(
         help="LoRA dropout probability (its mask and output are kept for backward)")] = 0.0,
     chunked_loss: Annotated[bool, typer.Option(

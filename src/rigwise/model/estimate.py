@@ -79,7 +79,8 @@ class TrainConfig:
     whose norms and residual stream stay fp32 (:func:`rigwise.model.ops.transformer_layer`);
     the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune).
     ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
-    projections only (``qv``, LitGPT's and torchtune's Llama LoRA default); ``lora_dropout``
+    projections only (``qv``); None takes each task's common default (:func:`lora_targets`);
+    ``lora_dropout``
     > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for backward."""
 
     task: str = "train"
@@ -97,7 +98,7 @@ class TrainConfig:
     cpu_cores: int | None = None
     fused_attention: bool = True
     autocast: bool = False
-    lora_targets: str = "all"
+    lora_targets: str | None = None
     lora_dropout: float = 0.0
 
 
@@ -253,6 +254,17 @@ def _backward(ops: list[Op]) -> list[Op]:
             for op in ops for flop, nbytes, m, n, k in _backward_kernels(op)]
 
 
+def lora_targets(cfg: TrainConfig) -> str:
+    """The linear layers a LoRA/QLoRA setup adapts: the configured ones, else ``qv`` for LoRA
+    (query and value: Hu et al. 2021 §7.1, PEFT's default ``target_modules`` for Llama, LitGPT's
+    ``finetune_lora`` and torchtune's Llama 3.1 LoRA configs) and ``all`` for QLoRA (Dettmers et
+    al. 2023 §4: adapters on every linear layer are needed to match 16-bit fine-tuning;
+    torchtune's QLoRA configs)."""
+    if cfg.lora_targets is not None:
+        return cfg.lora_targets
+    return "all" if cfg.task == "qlora" else "qv"
+
+
 def _lora_params(s: TransformerShape, rank: int, targets: str = "all") -> int:
     """Trainable LoRA parameters, ``r·(d_in + d_out)`` per adapted matrix (Hu et al. 2021):
     every linear layer, or (``qv``) separate query and value adapters."""
@@ -312,7 +324,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     nchw_transposes(cfg.memory_format, False, 0.0)  # rejects an unknown memory format
     if not 0.0 <= cfg.lora_dropout < 1.0:
         raise InputError(f"LoRA dropout must be in [0, 1), got {cfg.lora_dropout}")
-    if cfg.lora_targets not in LORA_TARGETS:
+    if cfg.lora_targets is not None and cfg.lora_targets not in LORA_TARGETS:
         raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
                          f"{', '.join(LORA_TARGETS)}")
     prec = train_precision(cfg.precision, gpu)
@@ -340,7 +352,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
     pc = count_params(shape)
     linear = shape.n_layers * layer_linear_weights(shape)
-    lora = _lora_params(shape, cfg.lora_rank, cfg.lora_targets) if peft else 0
+    lora = _lora_params(shape, cfg.lora_rank, lora_targets(cfg)) if peft else 0
     fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
@@ -418,7 +430,7 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     dequant_bytes=NF4_BYTES if cfg.task == "qlora" else 0.0, frozen=peft,
                     training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0,
                     task_head=cfg.task != "train",
-                    autocast=cfg.autocast and act_bytes < 4, lora_targets=cfg.lora_targets,
+                    autocast=cfg.autocast and act_bytes < 4, lora_targets=lora_targets(cfg),
                     lora_dropout=cfg.lora_dropout > 0)
 
 
@@ -517,6 +529,10 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
            else "default; not measured on this GPU family") + ")",
         f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
     ]
+    if cfg.task in ("lora", "qlora"):
+        where = ("every linear layer" if lora_targets(cfg) == "all"
+                 else "query and value projections")
+        assumptions.append(f"LoRA rank {cfg.lora_rank} on {where} (--lora-targets)")
     if isinstance(model.shape, TransformerShape):
         assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)"
                            if cfg.fused_attention else

@@ -40,7 +40,8 @@ class Row(BaseModel):
     a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``. ``fused_attention``:
     false where the row's software wrote attention scores to memory (eager attention).
     ``autocast``: 16-bit compute through ``torch.autocast`` over an fp32 model.
-    ``lora_targets``: which linear layers the row's recipe adapts (``all`` or ``qv``).
+    ``lora_targets``: which linear layers the row's recipe adapts (``all`` or ``qv``; unset:
+    the task's default, see :func:`rigwise.model.estimate.lora_targets`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,7 +65,7 @@ class Row(BaseModel):
     memory_format: Literal["channels_last", "nchw"] = "channels_last"
     fused_attention: bool = True
     autocast: bool = False
-    lora_targets: Literal["all", "qv"] = "all"
+    lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     weights: str | None = None
     engine: str | None = None
