@@ -242,8 +242,10 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
     """Scaled dot-product attention of one layer, fused (Flash / memory-efficient) or not.
 
     Forward FLOP ``4·b·s·ctx·a·d`` (halved by a causal mask over a square context). Fused
-    kernels save Q, K, V (Korthikanti's ``11·s·b·h`` attention term less the score tensors);
-    unfused ones also save the scores and softmax output, ``5·a·s²·b`` bytes.
+    kernels (SDPA, FlashAttention) save Q, K, V and their output O, which is also the
+    out-projection's input (that linear then keeps nothing of its own); unfused attention saves
+    Q, K, V, the scores and softmax output (``5·a·s²·b`` bytes, Korthikanti et al. 2022), and
+    O is kept by the out-projection when its weight trains.
     """
     a, g, d = s.n_heads, s.n_kv_heads, s.d_head
     b, sq, ctx = p.batch, p.seq, p.context
