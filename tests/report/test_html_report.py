@@ -4,6 +4,7 @@ and ranges of the result; and ``rigwise report`` / ``--plot`` on the command lin
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -168,3 +169,11 @@ def test_scale_curve_report_has_the_curve_chart_and_table() -> None:
     assert [r[1] for r in v["tables"][0]["rows"]] == ["100%", "95%", "90%"]
     html = render_report(data)
     assert html.count("<svg") == 1 and "DP8 TP1 PP1" in html
+
+
+def test_image_model_report_says_how_many_cpu_cores_feed_the_gpus() -> None:
+    e = estimate_train(get_model("resnet50"), catalog().gpu("nvidia-rtx-4090"),
+                       TrainConfig(batch_size=256))
+    figs = {f["label"]: f["value"] for f in view(train_json(e))["figures"]}
+    assert e.cores_to_feed is not None
+    assert figs["CPU cores to feed (Pillow)"] == str(math.ceil(e.cores_to_feed["pillow"]))

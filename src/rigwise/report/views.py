@@ -16,6 +16,7 @@ No I/O beyond the built-in catalog; quantities arrive in SI units and are format
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -275,6 +276,7 @@ def train_view(e: Mapping[str, Any]) -> dict[str, Any]:
         figure(e, "mfu", "MFU", lambda v: f"{v:.0%}"),
         figure(e, "memory.per_gpu_bytes", "memory per GPU", gib),
         {"label": "bottleneck", "value": e.get("bottleneck", "-"), "range": None},
+        *_loader_figures(e),
     ])
     shares = e.get("time_breakdown_s") or {}
     total = sum(v or 0 for v in shares.values()) or 1.0
@@ -292,6 +294,15 @@ def train_view(e: Mapping[str, Any]) -> dict[str, Any]:
             "figures": figs, "tables": [_memory_table(e), time_table],
             "assumptions": [*e.get("assumptions", []), *interval_note(e)],
             "sources": model_source(e.get("model")) + gpu_sources([e["gpu"]])}
+
+
+def _loader_figures(e: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Image models: the CPU cores the data loader needs to keep up with the GPUs."""
+    feed = (e.get("data_loader") or {}).get("cores_to_feed")
+    if not feed:
+        return []
+    return [{"label": "CPU cores to feed (Pillow)", "value": f"{math.ceil(feed['pillow'])}",
+             "range": None}]
 
 
 def infer_view(e: Mapping[str, Any]) -> dict[str, Any]:
