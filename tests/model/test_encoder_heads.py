@@ -8,6 +8,7 @@ from rigwise.catalog.load import catalog
 from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train, train_forward_ops
 from rigwise.model.ops import MLM_MASKED_FRACTION
 from rigwise.workload.models import get_model
+from rigwise.workload.schema import TransformerShape
 
 A100 = "nvidia-a100-sxm4-80gb"
 
@@ -64,3 +65,18 @@ def test_autocast_keeps_norms_and_the_residual_stream_in_fp32() -> None:
     norms_extra = layers * 2 * tokens * hidden * (4 - 2)
     assert amp.memory.activations_bytes - pure.memory.activations_bytes >= norms_extra
     assert est("fp32", True).samples_per_s == pytest.approx(est("fp32", False).samples_per_s)
+
+
+def test_eager_attention_moves_the_scores_through_its_whole_op_chain() -> None:
+    """HF BertSelfAttention / DLE BERT: QK^T, scale, mask add, softmax, dropout, PV: 8 passes
+    over the 16-bit scores plus dropout's read, write and 1-byte mask (bytes per element)."""
+    from rigwise.model.ops import PassSpec, attention
+
+    shape = get_model("bert-large").shape
+    assert isinstance(shape, TransformerShape)
+    p = PassSpec(batch=2, seq=128, context=128, act_bytes=2.0, w_bytes=2.0, causal=False,
+                 fused_attention=False)
+    fused = attention(shape, PassSpec(batch=2, seq=128, context=128, act_bytes=2.0,
+                                      w_bytes=2.0, causal=False))
+    scores = 2 * 16 * 128 * 128
+    assert attention(shape, p).bytes - fused.bytes == pytest.approx(scores * (8 * 2 + 2 * 2 + 1))

@@ -261,14 +261,30 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
         if p.training:  # eager attention: O is the out-projection's input, saved there
             saved -= b * sq * a * d * p.act_bytes
         scores = b * a * sq * ctx
-        # write and read scores and probabilities; under autocast softmax runs in fp32 (its
-        # input is promoted by the fp32 mask) and the probabilities are cast back to 16 bit
-        sb = 4.0 if p.autocast else p.act_bytes
-        moved += scores * (sb * 4 + (sb + p.act_bytes if p.autocast else 0.0))
-        if p.training:
-            saved += scores * (2 * sb + (1 if s.dropout else 0)
+        moved += scores * _eager_score_bytes(s, p)
+        if p.training:  # softmax output, and with dropout its mask and output
+            sb = 4.0 if p.autocast else p.act_bytes
+            drop = s.dropout
+            saved += scores * (sb * (2 if drop else 1) + (1 if drop else 0)
                                + (p.act_bytes if p.autocast else 0.0))
     return Op("attention", "attention", flop, moved, s.n_layers, saved_bytes=saved)
+
+
+def _eager_score_bytes(s: TransformerShape, p: PassSpec) -> float:
+    """Bytes moved per attention-score element by eager attention, the op chain of Hugging Face
+    BERT/GPT-2 (``BertSelfAttention``) and DeepLearningExamples BERT: the QK^T GEMM writes the
+    scores; scaling by 1/sqrt(d) and adding the mask each read and write them; softmax reads
+    and writes; dropout (training) reads, writes and stores a 1-byte mask; the PV GEMM reads the
+    probabilities. Under autocast the fp32 mask promotes the scores to fp32 from the mask add
+    on, and the probabilities are cast back to 16 bit for the PV GEMM."""
+    ab = p.act_bytes
+    sb = 4.0 if p.autocast else ab
+    total = ab + 2 * ab + (ab + sb) + 2 * sb + ab  # QK^T, scale, mask, softmax, PV read
+    if p.training and s.dropout:
+        total += 2 * sb + 1
+    if p.autocast:
+        total += sb + ab
+    return total
 
 
 def _mlp(s: TransformerShape, p: PassSpec) -> list[Op]:
