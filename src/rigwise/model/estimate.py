@@ -80,8 +80,8 @@ class TrainConfig:
     the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune).
     ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
     projections only (``qv``); None takes each task's common default (:func:`lora_targets`);
-    ``lora_dropout``
-    > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for backward."""
+    ``lora_dropout`` > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for
+    backward."""
 
     task: str = "train"
     precision: str = "bf16"
