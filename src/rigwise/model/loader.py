@@ -36,7 +36,8 @@ def per_core(loader: str) -> float | None:
         InputError: an unknown loader.
     """
     if loader not in LOADERS:
-        raise InputError(f"unknown data loader {loader!r}; choose one of {', '.join(LOADERS)}")
+        raise InputError(f"unknown data loader {loader!r}; choose pillow, pillow-simd or none "
+                         "(no CPU limit: synthetic data, DALI's GPU decoding, preprocessed data)")
     return None if loader == "none" else loader_rates()[loader]
 
 
