@@ -169,17 +169,23 @@ def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     ``fp16=True``) layer norm is on autocast's float32 list (PyTorch docs, Automatic Mixed
     Precision, "CUDA Ops that can autocast to float32"), so its output, the residual stream it
     feeds (fp16 + fp32 promotes to fp32) and its saved input are fp32, and each linear layer
-    reading it first casts it to 16 bit.
+    reading it first casts it to 16 bit (post-LN BERT order and pre-LN alike: two norms,
+    two residual adds, two casts per layer).
     """
     L, h, a, g, d = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head
     t = p.batch * p.seq
     ab = p.act_bytes
     act = t * h * ab
     mask = t * h if (s.dropout and p.training) else 0.0
-    if p.autocast and s.family != "dit":
-        return _autocast_layer(s, p)
-    ns = norm_saved(s, p, t)
-    ops = [memory("norm1", act, act, count=L, saved=ns)]
+    autocast = p.autocast and s.family != "dit"
+    stream = t * h * 4.0 if autocast else act  # the residual stream's bytes
+    saved = stream if autocast else norm_saved(s, p, t)
+
+    def norm(name: str) -> list[Op]:  # under autocast a cast feeds the next linear layer
+        ops = [memory(name, stream, stream, count=L, saved=saved)]
+        return [*ops, memory(f"cast{name[-1]}", stream, act, count=L)] if autocast else ops
+
+    ops = norm("norm1")
     ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L,
                    adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d))
     if s.position == "rope":
@@ -187,10 +193,10 @@ def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
     ops.append(attention(s, p))
     ops += _linear("out_proj", t, h, a * d, p, L, adapter_out=_adapted(p, "out_proj", h),
                    input_saved=p.fused_attention)
-    ops.append(memory("residual1", 2 * act + mask, act, count=L, saved=mask))
-    ops.append(memory("norm2", act, act, count=L, saved=ns))
+    ops.append(memory("residual1", act + stream + mask, stream, count=L, saved=mask))
+    ops += norm("norm2")
     ops += _mlp(s, p)
-    ops.append(memory("residual2", 2 * act + mask, act, count=L, saved=mask))
+    ops.append(memory("residual2", act + stream + mask, stream, count=L, saved=mask))
     if s.family == "dit":  # adaLN-Zero: per-sample modulation (6h) and its elementwise uses
         ops.append(gemm("adaln", p.batch, 6 * h, h, act_bytes=ab, w_bytes=p.w_bytes, count=L))
         ops.append(memory("modulate", 4 * act, 2 * act, count=L, saved=2 * act))
@@ -210,32 +216,6 @@ def norm_saved(s: TransformerShape, p: PassSpec, tokens: int) -> float:
     if s.norm != "rmsnorm":
         return x * p.act_bytes
     return x * 4.0 + (0.0 if p.frozen else x * p.act_bytes)
-
-
-def _autocast_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
-    """:func:`transformer_layer` under ``torch.autocast``: fp32 norms and residual stream,
-    16-bit GEMMs fed through cast kernels (post-LN BERT order and pre-LN alike: two norms,
-    two residual adds, two casts per layer)."""
-    L, h, a, g, d = s.n_layers, s.hidden, s.n_heads, s.n_kv_heads, s.d_head
-    t = p.batch * p.seq
-    act, act32 = t * h * p.act_bytes, t * h * 4.0
-    mask = t * h if (s.dropout and p.training) else 0.0
-    ops = [memory("norm1", act32, act32, count=L, saved=act32),
-           memory("cast1", act32, act, count=L)]
-    ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L,
-                   adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d))
-    if s.position == "rope":
-        rope = t * (a + g) * d * p.act_bytes
-        ops.append(memory("rope", rope, rope, count=L))
-    ops.append(attention(s, p))
-    ops += _linear("out_proj", t, h, a * d, p, L, adapter_out=_adapted(p, "out_proj", h),
-                   input_saved=p.fused_attention)
-    ops.append(memory("residual1", act + act32 + mask, act32, count=L, saved=mask))
-    ops.append(memory("norm2", act32, act32, count=L, saved=act32))
-    ops.append(memory("cast2", act32, act, count=L))
-    ops += _mlp(s, p)
-    ops.append(memory("residual2", act + act32 + mask, act32, count=L, saved=mask))
-    return ops
 
 
 def attention(s: TransformerShape, p: PassSpec) -> Op:
