@@ -213,8 +213,8 @@ CPU_ADAM_PARAMS_PER_S = 4.5e9
 
 
 def _pcie_bytes_per_s(gen: int, lanes: int) -> float:
-    from rigwise.model.estimate import _pcie_lane_bytes_per_s
-    return _pcie_lane_bytes_per_s(gen) * lanes
+    from rigwise.model.step import pcie_lane_bytes_per_s
+    return pcie_lane_bytes_per_s(gen) * lanes
 
 
 def build_system(f: SystemFile) -> System:

@@ -34,15 +34,7 @@ from rigwise.errors import InputError
 from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
 from rigwise.model.efficiency import efficiency_of, overheads
-from rigwise.model.estimate import (
-    TimeShares,
-    TrainConfig,
-    _backward,
-    _backward_shares,
-    _sum_shares,
-    _time_ops,
-    _times,
-)
+from rigwise.model.estimate import TrainConfig
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
 from rigwise.model.parallel_memory import gathered_weight_bytes, working_weight_bytes
@@ -50,6 +42,14 @@ from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _l
 from rigwise.model.parallel_search import _rank_key
 from rigwise.model.precision import train_precision
 from rigwise.model.roofline import Device, make_device
+from rigwise.model.step import (
+    TimeShares,
+    backward_ops,
+    backward_shares,
+    op_times,
+    sum_shares,
+    time_ops,
+)
 from rigwise.workload.schema import CnnShape, Model
 
 GRAD_BYTES = 4.0
@@ -127,11 +127,11 @@ def _micro(ctx: CnnCtx, batch: int) -> _Micro:
     fwd = cnn_forward(ctx.shape, batch, ctx.act_bytes, ctx.w_bytes,
                       nchw_transposes(ctx.cfg.memory_format, ctx.dev.tensor_cores,
                                       ctx.dev.eff.nchw_transpose_passes))
-    fwd_shares = _sum_shares(_times(ctx.dev, fwd), launch)
-    bwd_shares, bwd_flop = _backward_shares(ctx.dev, fwd, launch)
+    fwd_shares = sum_shares(op_times(ctx.dev, fwd), launch)
+    bwd_shares, bwd_flop = backward_shares(ctx.dev, fwd, launch)
     ready, grads, t = [], [], 0.0
     for layer, ops in zip(reversed(ctx.shape.layers), reversed(_per_layer(fwd)), strict=True):
-        t += _time_ops(ctx.dev, _backward(ops), launch).total_s
+        t += time_ops(ctx.dev, backward_ops(ops), launch).total_s
         ready.append(t)
         grads.append(layer.params * GRAD_BYTES)
     # the per-layer times add up to the backward pass; scale out rounding differences
@@ -222,7 +222,7 @@ def evaluate_cnn(ctx: CnnCtx, p: PlanSpec, n_gpus: int) -> Plan:
     total, exposed = _dp_comm(ctx, p, micro)
     shard = p.dp if p.zero >= 1 else 1
     per_param = OPTIMIZER_STEP_BYTES_PER_PARAM[ctx.cfg.optimizer] * ctx.shape.params / shard
-    opt = _time_ops(ctx.dev, [memory("optimizer_step", per_param * 0.6, per_param * 0.4,
+    opt = time_ops(ctx.dev, [memory("optimizer_step", per_param * 0.6, per_param * 0.4,
                                      layer=False)], ctx.dev.eff.launch_s).total_s
     f, b = micro.fwd_shares, micro.bwd_shares
     comm_s = {"dp": exposed} if p.dp > 1 else {}

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from rigwise import units
-from rigwise.catalog.load import catalog
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import (
@@ -52,7 +50,18 @@ from rigwise.model.precision import (
     NF4_BITS_PER_WEIGHT,
     train_precision,
 )
-from rigwise.model.roofline import Device, make_device, op_seconds, op_time
+from rigwise.model.roofline import Device, make_device
+from rigwise.model.step import (
+    TimeShares,
+    add_shares,
+    backward_shares,
+    bottleneck,
+    link_bytes_per_s,
+    op_times,
+    require_positive,
+    sum_shares,
+    time_ops,
+)
 from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
@@ -100,23 +109,6 @@ class TrainConfig:
     autocast: bool = False
     lora_targets: str | None = None
     lora_dropout: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class TimeShares:
-    """Where the time of a step goes, in seconds."""
-
-    compute_s: float
-    memory_s: float
-    launch_s: float
-    communication_s: float = 0.0
-    bubble_s: float = 0.0
-
-    @property
-    def total_s(self) -> float:
-        """Sum of the shares."""
-        return (self.compute_s + self.memory_s + self.launch_s + self.communication_s
-                + self.bubble_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,86 +166,6 @@ class TrainEstimate:
         return self.memory_interval.bounds(self.memory.per_gpu_bytes)
 
 
-def _positive(name: str, value: int) -> None:
-    if value <= 0:
-        raise InputError(f"{name} must be positive, got {value}")
-
-
-def _time_ops(dev: Device, ops: list[Op], launch_s: float) -> TimeShares:
-    return _sum_shares(_times(dev, ops), launch_s)
-
-
-def _times(dev: Device, ops: list[Op]) -> list[tuple[float, float, int, bool]]:
-    """Per op: (compute seconds, memory seconds, kernel count, in a layer), all instances."""
-    out = []
-    for op in ops:
-        t, bound = op_time(dev, op)
-        t *= op.count
-        out.append((t, 0.0, op.count, op.layer) if bound else (0.0, t, op.count, op.layer))
-    return out
-
-
-def _sum_shares(times: list[tuple[float, float, int, bool]], launch_s: float,
-                layer_only: bool = False) -> TimeShares:
-    compute = mem = 0.0
-    kernels = 0
-    for c, m, n, layer in times:
-        if layer_only and not layer:
-            continue
-        compute += c
-        mem += m
-        kernels += n
-    return TimeShares(compute, mem, kernels * launch_s)
-
-
-def _backward_shares(dev: Device, fwd: list[Op], launch_s: float) -> tuple[TimeShares, float]:
-    """Time shares and FLOPs of the backward pass of ``fwd`` (the kernels of
-    :func:`_backward_kernels`), timed without building :class:`Op` objects (an estimate's hot
-    loop)."""
-    compute = mem = flop_total = 0.0
-    kernels = 0
-    for op in fwd:
-        c = op.count
-        for flop, nbytes, m, n, k in _backward_kernels(op):
-            t, bound = op_seconds(dev, op.kind, flop, nbytes, m, n, k, op.winograd)
-            if bound:
-                compute += t * c
-            else:
-                mem += t * c
-            kernels += c
-            flop_total += flop * c
-    return TimeShares(compute, mem, kernels * launch_s), flop_total
-
-
-def _add(*shares: TimeShares) -> TimeShares:
-    return TimeShares(sum(s.compute_s for s in shares), sum(s.memory_s for s in shares),
-                      sum(s.launch_s for s in shares))
-
-
-def _backward_kernels(op: Op) -> tuple[tuple[float, float, int, int, int], ...]:
-    """The backward kernels of one forward op, as ``(flop, bytes, m, n, k)`` per instance.
-
-    A GEMM ``(m x k)(k x n)`` has a data-gradient GEMM ``(m x n)(n x k)`` and, unless its weight
-    is frozen, a weight-gradient GEMM ``(k x m)(m x n)``: twice the forward FLOPs (Narayanan
-    et al. 2021, §5.1). Attention backward costs 2.5x its forward (FlashAttention-2 §3.2:
-    five matmuls instead of two); memory-bound kernels read and write twice as much.
-    """
-    if op.kind == "gemm" or op.kind == "conv":
-        dgrad = (op.flop, op.bytes, op.m, op.k, op.n)
-        return (dgrad,) if op.frozen else (dgrad, (op.flop, op.bytes, op.k, op.n, op.m))
-    if op.kind == "attention":
-        return ((op.flop * 2.5, op.bytes * 2, op.m, op.n, op.k),)
-    return ((op.flop, op.bytes * 2, op.m, op.n, op.k),)
-
-
-def _backward(ops: list[Op]) -> list[Op]:
-    """Backward kernels of a forward pass (:func:`_backward_kernels`) as :class:`Op` objects,
-    for callers that time or place them themselves."""
-    return [Op(op.name, op.kind, flop, nbytes, op.count, m, n, k, op.saved_bytes, op.frozen,
-               op.layer, op.weight_bytes, op.winograd)
-            for op in ops for flop, nbytes, m, n, k in _backward_kernels(op)]
-
-
 def lora_targets(cfg: TrainConfig) -> str:
     """The linear layers a LoRA/QLoRA setup adapts: the configured ones, else ``qv`` for LoRA
     (query and value: Hu et al. 2021 §7.1, PEFT's default ``target_modules`` for Llama, LitGPT's
@@ -278,37 +190,6 @@ def _lora_params(s: TransformerShape, rank: int, targets: str = "all") -> int:
     return s.n_layers * per_layer
 
 
-def _bottleneck(shares: TimeShares, fits: bool) -> str:
-    if not fits:
-        return "memory capacity"
-    parts = {"compute": shares.compute_s, "memory bandwidth": shares.memory_s,
-             "kernel launch overhead": shares.launch_s, "communication": shares.communication_s,
-             "pipeline bubble": shares.bubble_s}
-    return max(parts, key=lambda k: parts[k])
-
-
-def _link_bytes_per_s(gpu: Gpu) -> tuple[float, float, str]:
-    """Per-direction bandwidth, latency and name of the GPU-GPU link in one machine."""
-    o = overheads()
-    if gpu.scaleup_fabric != "none" and gpu.scaleup_bytes_per_s_per_direction:
-        return (gpu.scaleup_bytes_per_s_per_direction * o.busbw_efficiency, o.latency_nvlink_s,
-                gpu.scaleup_fabric)
-    gen, lanes = gpu.pcie_gen or 4, gpu.pcie_lanes or 16
-    per_lane = _pcie_lane_bytes_per_s(gen)
-    bw = per_lane * lanes * o.busbw_efficiency
-    if not gpu.p2p:
-        bw *= o.no_p2p_factor
-    return bw, o.latency_pcie_s, f"PCIe {gen}.0 x{lanes}" + ("" if gpu.p2p else " without P2P")
-
-
-def _pcie_lane_bytes_per_s(gen: int) -> float:
-    """Per-lane, per-direction PCIe bandwidth of generation ``gen`` from the catalog."""
-    for link in catalog().interconnects["pcie"].generation:
-        if link.name == f"PCIe {gen}.0":
-            return units.gb_per_s_to_bytes_per_s(link.gb_per_s_per_direction)
-    raise KeyError(f"no PCIe {gen}.0 in the catalog")
-
-
 def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     """Memory and speed of one training step of ``model`` on ``cfg.gpus`` x ``gpu``.
 
@@ -318,7 +199,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     """
     for name, value in (("batch size", cfg.batch_size), ("GPU count", cfg.gpus),
                         ("LoRA rank", cfg.lora_rank)):
-        _positive(name, value)
+        require_positive(name, value)
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     nchw_transposes(cfg.memory_format, False, 0.0)  # rejects an unknown memory format
@@ -479,7 +360,7 @@ def _seq_len(model: Model, shape: TransformerShape, seq_len: int | None) -> int:
     if shape.family in ("vit", "dit"):
         return shape.image_tokens
     seq = seq_len or model.default_seq_len or min(shape.max_seq_len, 2048)
-    _positive("sequence length", seq)
+    require_positive("sequence length", seq)
     if seq > shape.max_seq_len:
         raise InputError(f"sequence length {seq} exceeds {model.name}'s maximum "
                          f"{shape.max_seq_len}")
@@ -507,13 +388,13 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     opt_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM[cfg.optimizer]
     optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
                         trainable * opt_bytes * 0.4 / shard, layer=False)]
-    fwd_times = _times(dev, fwd)
-    bwd_shares, bwd_flop = _backward_shares(dev, fwd, eff.launch_s)
-    parts = [_sum_shares(fwd_times, eff.launch_s), bwd_shares,
-             _time_ops(dev, optimizer, eff.launch_s)]
+    fwd_times = op_times(dev, fwd)
+    bwd_shares, bwd_flop = backward_shares(dev, fwd, eff.launch_s)
+    parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares,
+             time_ops(dev, optimizer, eff.launch_s)]
     if ckpt:  # the layers' forward runs again before their backward
-        parts.append(_sum_shares(fwd_times, eff.launch_s, layer_only=True))
-    shares = _add(*parts)
+        parts.append(sum_shares(fwd_times, eff.launch_s, layer_only=True))
+    shares = add_shares(*parts)
     backward_s = bwd_shares.compute_s + bwd_shares.memory_s
     comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
     shares = replace(shares, communication_s=comm)
@@ -547,7 +428,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         model=model.id, gpu=gpu.id, gpus=cfg.gpus, config=cfg, seq_len=seq, fits=mem.fits,
         memory=mem, step_time_s=step, samples_per_s=samples,
         tokens_per_s=samples * seq if (tokens and seq) else None, mfu=mfu,
-        model_flop_per_step=model_flop * cfg.gpus, bottleneck=_bottleneck(shares, mem.fits),
+        model_flop_per_step=model_flop * cfg.gpus, bottleneck=bottleneck(shares, mem.fits),
         shares=shares, parallelism=parallelism, checkpointing=ckpt,
         assumptions=tuple(assumptions),
         basis=basis,
@@ -561,7 +442,7 @@ def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
     n = cfg.gpus
     if n == 1:
         return 0.0
-    bw, latency, _ = _link_bytes_per_s(gpu)
+    bw, latency, _ = link_bytes_per_s(gpu)
     grad_bytes = trainable * (2.0 if cfg.precision in ("fp16", "bf16", "fp8") else 4.0)
     volume = 2.0 * (n - 1) / n * grad_bytes  # ring all-reduce
     if shard > 1:

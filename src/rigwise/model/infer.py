@@ -22,17 +22,17 @@ from rigwise.model.efficiency import (
     engine_efficiency,
     engines,
 )
-from rigwise.model.estimate import (
-    TimeShares,
-    _bottleneck,
-    _link_bytes_per_s,
-    _positive,
-    _time_ops,
-)
 from rigwise.model.memory import MemoryBreakdown, infer_memory, kv_cache_bytes
 from rigwise.model.ops import Op, PassSpec, transformer_forward
 from rigwise.model.precision import WeightFormat, weight_format
 from rigwise.model.roofline import Device, make_device
+from rigwise.model.step import (
+    TimeShares,
+    bottleneck,
+    link_bytes_per_s,
+    require_positive,
+    time_ops,
+)
 from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params
 from rigwise.workload.schema import Model, TransformerShape
@@ -146,7 +146,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     """
     for name, value in (("batch size", cfg.batch_size), ("prompt tokens", cfg.prompt_tokens),
                         ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus)):
-        _positive(name, value)
+        require_positive(name, value)
     shape = _decoder_shape(model, cfg)
     fmt = weight_format(cfg.weights, gpu)
     ctx = cfg.prompt_tokens + cfg.output_tokens
@@ -165,9 +165,9 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     peak_act = _prefill_activation_bytes(shape, cfg) / n
     mem = infer_memory(weights=weights, kv_cache=kv, peak_activation=peak_act,
                        capacity_bytes=gpu.memory_bytes)
-    prefill = _time_ops(dev, passes["prefill"], eng.launch_s)
-    decode = _time_ops(dev, passes["decode"], eng.launch_s)
-    bw, latency, link = _link_bytes_per_s(gpu)
+    prefill = time_ops(dev, passes["prefill"], eng.launch_s)
+    decode = time_ops(dev, passes["decode"], eng.launch_s)
+    bw, latency, link = link_bytes_per_s(gpu)
     if n > 1:
         def tp_comm(tokens: int) -> float:
             size = tokens * shape.hidden * 2.0
@@ -181,7 +181,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         prefill_tokens_per_s=cfg.batch_size * cfg.prompt_tokens / prefill.total_s,
         decode_time_per_token_s=decode.total_s,
         decode_tokens_per_s=cfg.batch_size / decode.total_s,
-        bottleneck=_bottleneck(decode, mem.fits), parallelism=parallelism,
+        bottleneck=bottleneck(decode, mem.fits), parallelism=parallelism,
         assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
                      f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
                      f"{fmt.compute}", "decode timed at the middle of the output"),

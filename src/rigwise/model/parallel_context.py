@@ -14,12 +14,13 @@ from rigwise.catalog.systems import System, default_system
 from rigwise.errors import InputError
 from rigwise.model.comm import Group
 from rigwise.model.efficiency import efficiency_of
-from rigwise.model.estimate import TimeShares, TrainConfig, _backward, _seq_len
+from rigwise.model.estimate import TrainConfig, _seq_len
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, transformer_forward
 from rigwise.model.parallel_plan import PlanSpec
 from rigwise.model.precision import train_precision
 from rigwise.model.roofline import Device, make_device
+from rigwise.model.step import TimeShares, backward_ops
 from rigwise.workload.schema import Model, TransformerShape
 
 _REPLICATED_WITHOUT_SP = ("norm1", "norm2", "residual1", "residual2", "qkv", "mlp_up")
@@ -74,7 +75,7 @@ def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
     spec = PassSpec(batch=1, seq=seq, context=seq, act_bytes=prec.act_bytes,
                     w_bytes=prec.gemm_weight_bytes, causal=shape.family == "decoder")
     fwd = transformer_forward(shape, spec)
-    flop = sum(op.flop * op.count for op in fwd + _backward(fwd))
+    flop = sum(op.flop * op.count for op in fwd + backward_ops(fwd))
     return _Ctx(model, shape, gpu, dev, sys_, cfg, prec.name, prec.act_bytes,
                 prec.gemm_weight_bytes, seq, batch, flop)
 

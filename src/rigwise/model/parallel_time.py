@@ -27,12 +27,12 @@ from dataclasses import replace
 from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
 from rigwise.model.efficiency import overheads
-from rigwise.model.estimate import TimeShares, _backward, _time_ops
 from rigwise.model.memory import OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, gemm, memory, transformer_forward
 from rigwise.model.parallel_context import _REPLICATED_WITHOUT_SP, _Ctx, _placement
 from rigwise.model.parallel_memory import _params, gathered_weight_bytes
 from rigwise.model.parallel_plan import PlanSpec
+from rigwise.model.step import TimeShares, backward_ops, time_ops
 from rigwise.workload.schema import TransformerShape
 
 
@@ -91,8 +91,8 @@ def _microbatch_compute(ctx: _Ctx, p: PlanSpec) -> tuple[TimeShares, TimeShares,
     outer = [o for o in fwd if not o.layer and (p.pp == 1 or o.name != "embedding")]
     recompute = inner if p.checkpointing else []
     launch = ctx.dev.eff.launch_s
-    t_in = _time_ops(ctx.dev, inner + _backward(inner) + recompute, launch)
-    t_out = _time_ops(ctx.dev, outer + _backward(outer), launch)
+    t_in = time_ops(ctx.dev, inner + backward_ops(inner) + recompute, launch)
+    t_out = time_ops(ctx.dev, outer + backward_ops(outer), launch)
     ctx.cache[key] = (t_in, t_out, fwd)
     return t_in, t_out, fwd
 
