@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import importlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from rigwise.catalog.load import DATA_DIR
 from rigwise.catalog.models import Gpu
@@ -221,7 +222,8 @@ def engine_efficiency(name: str) -> EngineEfficiency:
                             prefill_dequant=bool(v.get("prefill_dequant", 0)))
 
 
-def loader_rates() -> dict[str, float]:
+@functools.cache
+def loader_rates() -> Mapping[str, float]:
     """Images per second per CPU core of each CPU data loader (the data file's ``[loader]``
     table: JPEG decode + RandomResizedCrop + flip)."""
-    return {k: float(v) for k, v in _values(_raw()["loader"]).items()}
+    return MappingProxyType({k: float(v) for k, v in _values(_raw()["loader"]).items()})
