@@ -42,7 +42,8 @@ def test_the_suite_is_broad(results: list[Result]) -> None:
     vendors = {catalog().gpu(r.row.gpu).vendor for r in results}
     assert vendors & {"amd", "apple"}
     kinds = {r.row.kind for r in results}
-    assert {"train_throughput", "infer_decode", "infer_prefill", "train_memory"} <= kinds
+    assert {"train_throughput", "infer_decode", "infer_prefill", "infer_serve",
+            "train_memory"} <= kinds
 
 
 def test_every_row_gets_a_prediction(results: list[Result]) -> None:
@@ -51,6 +52,7 @@ def test_every_row_gets_a_prediction(results: list[Result]) -> None:
 
 @pytest.mark.parametrize(("group", "bound"), [
     ("train", 0.35), ("decode", 0.25), ("prefill", 0.20), ("memory", 0.35),
+    ("serving", 0.25),
 ])
 def test_error_does_not_grow(results: list[Result], group: str, bound: float) -> None:
     summary = {(g.group, g.basis): g for g in summarize(results)}

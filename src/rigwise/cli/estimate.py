@@ -9,7 +9,12 @@ import typer
 
 from rigwise.cli.common import console, gpu_by_name, model_by_name, print_json
 from rigwise.model.estimate import TrainConfig, estimate_train
-from rigwise.model.infer import InferConfig, estimate_infer
+from rigwise.model.infer import (
+    InferConfig,
+    estimate_infer,
+    kv_cache_bytes_of,
+    parse_concurrency,
+)
 from rigwise.report.jsonout import infer_json, train_json
 from rigwise.report.tables import infer_view, train_view
 
@@ -106,13 +111,21 @@ def infer(
         "mlc, exllamav2 or tensorrt-llm")
     ] = "generic",
     gpus: GpusOpt = 1,
+    kv_cache: Annotated[str, typer.Option(
+        help="KV-cache precision: fp16, bf16 or fp8 (1 byte per element)")] = "bf16",
+    concurrency: Annotated[str | None, typer.Option(
+        help="also estimate serving many requests with continuous batching: 'max' (as many "
+             "sequences in flight as the KV cache and the engine allow) or a number")] = None,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
-    """Estimate serving: memory, prefill time and decode tokens/s."""
+    """Estimate serving: memory, prefill time and decode tokens/s; with --concurrency, the
+    throughput of many requests at once."""
     m, g = model_by_name(model), gpu_by_name(gpu)
     cfg = InferConfig(weights=weights, batch_size=batch_size, prompt_tokens=prompt_tokens,
-                      output_tokens=output_tokens, engine=engine, gpus=gpus)
+                      output_tokens=output_tokens, engine=engine, gpus=gpus,
+                      kv_bytes=kv_cache_bytes_of(kv_cache), serve=concurrency is not None,
+                      concurrency=parse_concurrency(concurrency))
     e = estimate_infer(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

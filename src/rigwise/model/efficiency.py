@@ -48,12 +48,23 @@ class Efficiency:
 @dataclass(frozen=True, slots=True)
 class EngineEfficiency:
     """An inference engine's bandwidth efficiency and launch cost per kernel, and whether its
-    prefill dequantizes quantized weights to fp16 before the GEMM (``prefill_dequant``)."""
+    prefill dequantizes quantized weights to fp16 before the GEMM (``prefill_dequant``).
+
+    Serving defaults (continuous batching): ``kv_memory`` is the share of memory the KV cache
+    takes, of the memory left free after weights and workspace, or of the whole device memory
+    when ``kv_of_total`` (vLLM's ``gpu_memory_utilization``); ``max_batch`` caps the sequences
+    in flight (``max_batch_large`` on GPUs with at least 70 GiB, where the engine raises it);
+    ``prefill_tokens`` is the token budget of one batched prefill (``max_num_tokens``)."""
 
     name: str
     memory: float
     launch_s: float
     prefill_dequant: bool = False
+    kv_memory: float = 0.9
+    kv_of_total: bool = False
+    max_batch: int = 0
+    max_batch_large: int = 0
+    prefill_tokens: int = 8192
 
 
 @functools.cache
@@ -218,8 +229,14 @@ def engine_efficiency(name: str) -> EngineEfficiency:
     table = _raw()["engine"]
     assert isinstance(table, dict)
     v = _values(table[name])
+    serving = _values(_raw()["serving"]) | v
     return EngineEfficiency(name=name, memory=float(v["memory"]), launch_s=float(v["launch_s"]),
-                            prefill_dequant=bool(v.get("prefill_dequant", 0)))
+                            prefill_dequant=bool(v.get("prefill_dequant", 0)),
+                            kv_memory=float(serving["kv_memory"]),
+                            kv_of_total=bool(serving.get("kv_of_total", 0)),
+                            max_batch=int(serving["max_batch"]),
+                            max_batch_large=int(serving.get("max_batch_large", 0)),
+                            prefill_tokens=int(serving["prefill_tokens"]))
 
 
 @functools.cache

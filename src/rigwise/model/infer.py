@@ -7,11 +7,16 @@
   dequantizes quantized weights before its GEMMs (``catalog/data/efficiency``).
 * Several GPUs: tensor parallelism, weights and KV cache split ``n`` ways with two
   all-reduces of the activations per layer (ring, Patarasuk & Yuan 2009).
+* Serving many requests (``InferConfig.serve``, :class:`ServingEstimate`): continuous
+  batching (Orca, Yu et al. 2022) with a paged KV cache (vLLM, Kwon et al. 2023) keeps as
+  many sequences in flight as the KV cache holds at their full length, up to the engine's
+  batch limit; each request costs its prefill plus its share of the batched decode steps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError
@@ -21,6 +26,7 @@ from rigwise.model.efficiency import (
     efficiency_of,
     engine_efficiency,
     engines,
+    overheads,
 )
 from rigwise.model.memory import MemoryBreakdown, infer_memory, kv_cache_bytes
 from rigwise.model.ops import Op, PassSpec, transformer_forward
@@ -40,7 +46,13 @@ from rigwise.workload.schema import Model, TransformerShape
 
 @dataclass(frozen=True, slots=True)
 class InferConfig:
-    """An inference setup: weight format, batch, prompt and output lengths, engine."""
+    """An inference setup: weight format, batch, prompt and output lengths, engine.
+
+    ``kv_bytes``: bytes per KV-cache element (2 for fp16/bf16, 1 for an fp8 cache).
+    ``serve``: also estimate serving throughput under continuous batching
+    (:class:`ServingEstimate`), with at most ``concurrency`` sequences in flight (None: as
+    many as the KV cache and the engine allow, the maximum-load case of ``trtllm-bench
+    throughput`` and ``vllm bench throughput``)."""
 
     weights: str = "bf16"
     batch_size: int = 1
@@ -49,6 +61,33 @@ class InferConfig:
     engine: str = "generic"
     kv_bytes: float = 2.0
     gpus: int = 1
+    serve: bool = False
+    concurrency: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServingEstimate:
+    """Steady state of serving a stream of equal requests (``prompt_tokens`` in,
+    ``output_tokens`` out) with ``concurrency`` sequences in flight per model replica.
+
+    ``limited_by`` says what set the concurrency (the KV cache, the engine's batch limit or
+    the request). ``kv_sequences``: sequences whose KV cache fits at full length;
+    ``kv_cache_bytes``: per GPU at ``concurrency``. ``prefill_batch``: prompts per batched
+    prefill; ``prefill_s_per_request`` its time per prompt; ``decode_step_s``: one decode step
+    of the whole batch at the mean context (the time per output token each request sees).
+    ``request_latency_s``: prefill plus all decode steps of one request, without queueing.
+    Rates are for all GPUs of the replica together."""
+
+    concurrency: int
+    limited_by: str
+    kv_sequences: int
+    kv_cache_bytes: float
+    prefill_batch: int
+    prefill_s_per_request: float
+    decode_step_s: float
+    output_tokens_per_s: float
+    requests_per_s: float
+    request_latency_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +110,14 @@ class InferEstimate:
     basis: str = "blind"
     prefill_interval: Interval | None = None
     decode_interval: Interval | None = None
+    serving: ServingEstimate | None = None
+    serving_interval: Interval | None = None
+
+    def serving_tokens_per_s_range(self) -> tuple[float, float] | None:
+        """(low, high) serving output tokens/s from the validation residuals, or None."""
+        if self.serving is None or self.serving_interval is None:
+            return None
+        return self.serving_interval.bounds(self.serving.output_tokens_per_s)
 
     def prefill_tokens_per_s_range(self) -> tuple[float, float] | None:
         """(low, high) prefill tokens/s from the validation residuals, or None."""
@@ -83,6 +130,40 @@ class InferEstimate:
         if self.decode_interval is None:
             return None
         return self.decode_interval.bounds(self.decode_tokens_per_s)
+
+
+KV_CACHE_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}
+"""Bytes per KV-cache element of each cache precision (fp8: E4M3 with per-tensor scales, as
+TensorRT-LLM's and vLLM's ``kv_cache_dtype=fp8``)."""
+
+
+def kv_cache_bytes_of(name: str) -> float:
+    """Bytes per element of a KV-cache precision name.
+
+    Raises:
+        InputError: an unknown name.
+    """
+    try:
+        return KV_CACHE_BYTES[name.lower()]
+    except KeyError:
+        raise InputError(f"unknown KV-cache precision {name!r}; choose one of "
+                         f"{', '.join(KV_CACHE_BYTES)}") from None
+
+
+def parse_concurrency(text: str | None) -> int | None:
+    """``max`` (or None) -> None, else the positive number of sequences in flight.
+
+    Raises:
+        InputError: neither ``max`` nor a positive integer.
+    """
+    if text is None or text.strip().lower() == "max":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"concurrency must be 'max' or a positive number, got {text!r}") from None
+    require_positive("concurrency", value)
+    return value
 
 
 def infer_pass_ops(model: Model, gpu: Gpu, cfg: InferConfig) -> tuple[Device, dict[str, list[Op]]]:
@@ -138,15 +219,19 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     """Memory, prefill and decode speed of serving ``model`` on ``cfg.gpus`` x ``gpu``.
 
     With several GPUs the weights and KV cache are split by tensor parallelism, with two
-    all-reduces of the activations per layer.
+    all-reduces of the activations per layer. With ``cfg.serve`` the estimate also carries
+    the steady-state serving throughput of many such requests (``serving``).
 
     Raises:
         InputError: non-positive sizes, a model without tokens, an unknown engine.
         UnsupportedError: a weight format the device cannot compute.
     """
     for name, value in (("batch size", cfg.batch_size), ("prompt tokens", cfg.prompt_tokens),
-                        ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus)):
+                        ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus),
+                        ("concurrency", 1 if cfg.concurrency is None else cfg.concurrency)):
         require_positive(name, value)
+    if cfg.kv_bytes <= 0:
+        raise InputError(f"KV-cache bytes per element must be positive, got {cfg.kv_bytes}")
     shape = _decoder_shape(model, cfg)
     fmt = weight_format(cfg.weights, gpu)
     ctx = cfg.prompt_tokens + cfg.output_tokens
@@ -165,15 +250,10 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     peak_act = _prefill_activation_bytes(shape, cfg) / n
     mem = infer_memory(weights=weights, kv_cache=kv, peak_activation=peak_act,
                        capacity_bytes=gpu.memory_bytes)
-    prefill = time_ops(dev, passes["prefill"], eng.launch_s)
-    decode = time_ops(dev, passes["decode"], eng.launch_s)
-    bw, latency, link = link_bytes_per_s(gpu)
-    if n > 1:
-        def tp_comm(tokens: int) -> float:
-            size = tokens * shape.hidden * 2.0
-            return shape.n_layers * 2 * (2 * (n - 1) / n * size / bw + 2 * (n - 1) * latency)
-        prefill = _split(prefill, n, tp_comm(cfg.batch_size * cfg.prompt_tokens))
-        decode = _split(decode, n, tp_comm(cfg.batch_size))
+    prefill = _timed(dev, passes["prefill"], shape, gpu, n, eng.launch_s,
+                     cfg.batch_size * cfg.prompt_tokens)
+    decode = _timed(dev, passes["decode"], shape, gpu, n, eng.launch_s, cfg.batch_size)
+    link = link_bytes_per_s(gpu)[2]
     parallelism = "single GPU" if n == 1 else f"tensor parallel x{n} over {link}"
     return InferEstimate(
         model=model.id, gpu=gpu.id, gpus=n, config=cfg, fits=mem.fits, memory=mem,
@@ -187,11 +267,90 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
                      f"{fmt.compute}", "decode timed at the middle of the output"),
         basis=basis_of(gpu),
         prefill_interval=lookup("prefill", gpu.architecture),
-        decode_interval=lookup("decode", gpu.architecture))
+        decode_interval=lookup("decode", gpu.architecture),
+        serving=_serving(shape, gpu, cfg, fmt, dev, weights) if cfg.serve else None,
+        serving_interval=lookup("serving", gpu.architecture) if cfg.serve else None)
 
 
-def _split(shares: TimeShares, n: int, comm_s: float) -> TimeShares:
-    return TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s, comm_s)
+def _timed(dev: Device, ops: list[Op], shape: TransformerShape, gpu: Gpu, n: int,
+           launch_s: float, tokens: int) -> TimeShares:
+    """Time of a pass on ``n`` GPUs: with tensor parallelism each GPU does 1/n of the work and
+    the layer outputs of ``tokens`` tokens are all-reduced twice per layer (ring all-reduce,
+    ``2(n-1)/n`` of the bytes over the link plus ``2(n-1)`` latencies; Patarasuk & Yuan
+    2009)."""
+    shares = time_ops(dev, ops, launch_s)
+    if n == 1:
+        return shares
+    bw, latency, _ = link_bytes_per_s(gpu)
+    size = tokens * shape.hidden * 2.0
+    comm = shape.n_layers * 2 * (2 * (n - 1) / n * size / bw + 2 * (n - 1) * latency)
+    return TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s, comm)
+
+
+LARGE_GPU_BYTES = 70 * 2**30
+"""Device memory from which an engine's ``max_batch_large`` applies (vLLM's rule)."""
+
+
+def _batch_limit(gpu: Gpu, engine: str) -> int:
+    """The engine's cap on sequences in flight on ``gpu`` (0: none). vLLM raises its default
+    ``max_num_seqs`` on GPUs with at least 70 GiB except A100s (arg_utils.get_batch_defaults)."""
+    eng = engine_efficiency(engine)
+    if (eng.max_batch_large and gpu.memory_bytes >= LARGE_GPU_BYTES
+            and "a100" not in gpu.id):
+        return eng.max_batch_large
+    return eng.max_batch
+
+
+def _serving(shape: TransformerShape, gpu: Gpu, cfg: InferConfig, fmt: WeightFormat,
+             dev: Device, weights: float) -> ServingEstimate:
+    """Continuous batching at steady state, in the engine's default configuration.
+
+    Concurrency ``C`` = the fewest of: sequences whose KV cache fits at full length
+    (``P + O`` tokens, reserved up front as TensorRT-LLM's GUARANTEED_NO_EVICT scheduler
+    does) in the engine's KV share of memory; the engine's batch limit; the requested
+    concurrency. Prompts are prefilled ``prefill_tokens // P`` at a time; decode steps run the
+    whole batch at the mean context ``P + O/2``. Finishing ``C`` requests takes
+    ``C·t_prefill + O·t_step``, so output tokens/s = ``C·O / (C·t_prefill + O·t_step)``
+    (prefill and decode work add; Orca, Yu et al. OSDI 2022, iteration-level scheduling; vLLM,
+    Kwon et al. SOSP 2023, paged KV cache; Agrawal et al. 2024, Sarathi-Serve, on prefill
+    and decode sharing iterations)."""
+    eng = engine_efficiency(cfg.engine)
+    n = cfg.gpus
+    p, o = cfg.prompt_tokens, cfg.output_tokens
+    per_seq = kv_cache_bytes(n_layers=shape.n_layers, n_kv_heads=shape.n_kv_heads,
+                             head_dim=shape.d_head, tokens=p + o,
+                             bytes_per_element=cfg.kv_bytes) / n
+    prefill_batch = max(1, eng.prefill_tokens // p)
+    workspace = _prefill_activation_bytes(shape, replace(cfg, batch_size=prefill_batch)) / n
+    context = overheads().cuda_context_bytes
+    if eng.kv_of_total:
+        budget = eng.kv_memory * gpu.memory_bytes - weights - workspace - context
+    else:
+        budget = eng.kv_memory * (gpu.memory_bytes - weights - workspace - context)
+    fit = max(0, math.floor(budget / per_seq))
+    limits = [(fit, "KV cache memory" if budget > 0 else "no memory left for the KV cache")]
+    if (cap := _batch_limit(gpu, cfg.engine)) > 0:
+        limits.append((cap, f"{cfg.engine} batch limit"))
+    if cfg.concurrency is not None:
+        limits.append((cfg.concurrency, "requested"))
+    conc, why = min(limits, key=lambda x: x[0])
+    if conc == 0:
+        return ServingEstimate(0, why, fit, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    prefill_batch = min(prefill_batch, conc)
+    mid = p + o // 2
+    prefill_ops = transformer_forward(
+        shape, _infer_spec(replace(cfg, batch_size=prefill_batch), fmt, p, p))
+    decode_ops = transformer_forward(
+        shape, _infer_spec(replace(cfg, batch_size=conc), fmt, 1, mid))
+    t_p = _timed(dev, prefill_ops, shape, gpu, n, eng.launch_s,
+                 prefill_batch * p).total_s / prefill_batch
+    t_d = _timed(dev, decode_ops, shape, gpu, n, eng.launch_s, conc).total_s
+    cycle = conc * t_p + o * t_d  # time to finish ``conc`` requests
+    return ServingEstimate(
+        concurrency=conc, limited_by=why, kv_sequences=fit, kv_cache_bytes=conc * per_seq,
+        prefill_batch=prefill_batch, prefill_s_per_request=t_p, decode_step_s=t_d,
+        output_tokens_per_s=conc * o / cycle, requests_per_s=conc / cycle,
+        request_latency_s=t_p * prefill_batch + o * t_d)
 
 
 def _prefill_activation_bytes(s: TransformerShape, cfg: InferConfig) -> float:

@@ -111,8 +111,27 @@ def infer_json(e: InferEstimate) -> dict[str, Any]:
                    "time_per_token_s": _round(e.decode_time_per_token_s),
                    **_range("tokens_per_s", e.decode_tokens_per_s_range())},
         "bottleneck": e.bottleneck, "assumptions": list(e.assumptions),
-        "interval": _interval_json(e.basis, e.prefill_interval, e.decode_interval),
+        "interval": _interval_json(e.basis, e.prefill_interval, e.decode_interval,
+                                   e.serving_interval),
+        **_serving_json(e),
     }
+
+
+def _serving_json(e: InferEstimate) -> dict[str, Any]:
+    """With ``--concurrency``: the steady state of serving many requests."""
+    s = e.serving
+    if s is None:
+        return {}
+    return {"serving": {
+        "concurrency": s.concurrency, "limited_by": s.limited_by,
+        "kv_cache_sequences": s.kv_sequences, "kv_cache_bytes": _round(s.kv_cache_bytes),
+        "kv_bytes_per_element": e.config.kv_bytes, "prefill_batch": s.prefill_batch,
+        "prefill_s_per_request": _round(s.prefill_s_per_request),
+        "time_per_output_token_s": _round(s.decode_step_s),
+        "output_tokens_per_s": _round(s.output_tokens_per_s),
+        **_range("output_tokens_per_s", e.serving_tokens_per_s_range()),
+        "requests_per_s": _round(s.requests_per_s),
+        "request_latency_s": _round(s.request_latency_s)}}
 
 
 def _range(key: str, rng: tuple[float, float] | None) -> dict[str, float | None]:

@@ -116,8 +116,23 @@ def infer_view(e: InferEstimate, gpu_name: str, model_name: str) -> Group:
               f"{_span(e.decode_tokens_per_s_range(), _number)}"
               f", {format_duration(e.decode_time_per_token_s)} per token")
     t.add_row("bottleneck (decode)", e.bottleneck)
+    s = e.serving
+    if s is not None:
+        if s.concurrency == 0:
+            t.add_row("serving", f"[red]{s.limited_by}: not one sequence of "
+                      f"{c.prompt_tokens + c.output_tokens} tokens fits[/red]")
+        else:
+            t.add_row("serving", f"{s.concurrency} sequences in flight (limit: "
+                      f"{s.limited_by}; the KV cache holds {s.kv_sequences}), "
+                      f"{format_bytes(s.kv_cache_bytes)} of KV cache per GPU")
+            t.add_row("", format_rate(s.output_tokens_per_s, "output tok/s")
+                      + _span(e.serving_tokens_per_s_range(), _number)
+                      + f", {s.requests_per_s:.3g} requests/s")
+            t.add_row("", f"{format_duration(s.decode_step_s)} per output token, "
+                      f"{format_duration(s.request_latency_s)} per request (no queueing)")
     notes = Text("assumptions: " + "; ".join(e.assumptions) + "\n"
-                 + _basis_note(e.basis, e.prefill_interval, e.decode_interval), style="dim")
+                 + _basis_note(e.basis, e.prefill_interval, e.decode_interval,
+                               e.serving_interval), style="dim")
     return Group(head, t, memory_table(e.memory), notes)
 
 

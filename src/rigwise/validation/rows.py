@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rigwise.errors import ConfigFileError
 
-Kind = Literal["train_throughput", "infer_decode", "infer_prefill", "train_memory",
-               "multi_gpu_throughput", "scaling_efficiency"]
+Kind = Literal["train_throughput", "infer_decode", "infer_prefill", "infer_serve",
+               "train_memory", "multi_gpu_throughput", "scaling_efficiency"]
 Unit = Literal["samples_per_s", "tokens_per_s", "step_time_s", "bytes", "gib", "gb", "mfu",
                "scaling_efficiency"]
 
@@ -42,6 +42,9 @@ class Row(BaseModel):
     ``autocast``: 16-bit compute through ``torch.autocast`` over an fp32 model.
     ``lora_targets``: which linear layers the row's recipe adapts (``all`` or ``qv``; unset:
     the task's default, see :func:`rigwise.model.estimate.lora_targets`).
+    ``infer_serve`` rows are aggregate output tokens/s of many requests served at once with
+    ``concurrency`` sequences in flight (unset: maximum load, as many as the engine admits);
+    ``kv_bytes``: bytes per KV-cache element (1 for an fp8 cache).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -71,6 +74,8 @@ class Row(BaseModel):
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=0)
+    kv_bytes: float = Field(default=2.0, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
     baseline_gpus: int | None = Field(default=None, ge=1)
     plan: str | None = None
     memory_kind: Literal["allocated", "used"] | None = None

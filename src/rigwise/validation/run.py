@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 GROUPS: dict[str, str] = {
     "train_throughput": "train", "train_memory": "memory", "infer_decode": "decode",
-    "infer_prefill": "prefill", "multi_gpu_throughput": "multi-gpu",
+    "infer_prefill": "prefill", "infer_serve": "serving", "multi_gpu_throughput": "multi-gpu",
     "scaling_efficiency": "scaling",
 }
 """The error group of each row kind."""
@@ -119,14 +119,20 @@ def predict(row: Row) -> float:
         RigwiseError: the row names something the catalogs lack, or a setup the model
             cannot estimate.
     """
-    if row.kind in ("infer_decode", "infer_prefill"):
+    if row.kind in ("infer_decode", "infer_prefill", "infer_serve"):
+        serve = row.kind == "infer_serve"
         cfg = InferConfig(weights=row.weights or "bf16", batch_size=row.batch_size or 1,
                           prompt_tokens=row.prompt_tokens if row.prompt_tokens is not None
                           else 512, output_tokens=row.output_tokens or 128,
-                          engine=row.engine or "generic", gpus=row.gpus)
+                          engine=row.engine or "generic", gpus=row.gpus,
+                          kv_bytes=row.kv_bytes, serve=serve, concurrency=row.concurrency)
         est = estimate_infer(get_model(row.model), catalog().gpu(row.gpu), cfg)
         if row.kind == "infer_prefill":
             return est.prefill_tokens_per_s
+        if est.serving is not None:
+            if est.serving.concurrency == 0:
+                raise RigwiseError("no sequence fits in the memory left for the KV cache")
+            return est.serving.output_tokens_per_s
         return est.decode_tokens_per_s
     if row.kind == "scaling_efficiency":
         base = row.baseline_gpus or 1
