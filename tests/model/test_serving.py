@@ -142,3 +142,24 @@ def test_cli_json_has_the_serving_block() -> None:
     s = json.loads(out.stdout)["serving"]
     assert s["kv_bytes_per_element"] == 1.0 and s["concurrency"] > 100
     assert math.isclose(s["requests_per_s"] * 1000, s["output_tokens_per_s"], rel_tol=1e-3)
+
+
+def test_advise_serve_ranks_by_serving_throughput_and_drops_unsupported_engines() -> None:
+    """`advise --task serve`: each option's throughput is its serving output tokens/s at the
+    concurrency its KV cache holds; TensorRT-LLM options exist only on NVIDIA GPUs."""
+    from rigwise.advise.rank import Constraints, Workload, advise
+
+    model = get_model("llama-3.1-8b")
+    w = Workload(task="serve", weights="fp8", prompt_tokens=1000, output_tokens=1000,
+                 engine="tensorrt-llm", kv_bytes=1.0)
+    a = advise(model, w, catalog().gpus.values(), Constraints(market="cloud"), sort="speed")
+    assert a.options and all(o.gpu.vendor == "nvidia" for o in a.options)
+    assert any("NVIDIA GPUs only" in reason for _, reason in a.excluded)
+    best = a.options[0]
+    s = best.estimate.serving
+    assert s is not None and best.throughput == s.output_tokens_per_s
+    assert best.need_bytes > best.estimate.memory.weights_bytes + s.kv_cache_bytes * 0.99
+    single = estimate_infer(model, best.gpu, InferConfig(
+        weights="fp8", prompt_tokens=1000, output_tokens=1000, engine="tensorrt-llm",
+        gpus=best.gpus))
+    assert best.throughput > 10 * single.decode_tokens_per_s

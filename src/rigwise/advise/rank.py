@@ -22,7 +22,7 @@ from rigwise.units import GIB, SECONDS_PER_HOUR, format_bytes, format_usd
 from rigwise.workload.schema import Model
 
 Market = str  # "new" | "used" | "cloud"
-TASKS = ("train", "finetune", "lora", "qlora", "infer")
+TASKS = ("train", "finetune", "lora", "qlora", "infer", "serve")
 IMAGENET_TRAIN_IMAGES = 1_281_167
 """ImageNet-1k training set size (Russakovsky et al. 2015), the default epoch of image models."""
 
@@ -48,7 +48,9 @@ class Constraints:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """The job: task, precision or weights, and optional fixed batch and target."""
+    """The job: task, precision or weights, and optional fixed batch and target. ``serve``
+    ranks by output tokens/s of many requests under continuous batching (at most
+    ``concurrency`` in flight, else as many as fit), ``infer`` by single-stream decode."""
 
     task: str
     precision: str | None = None
@@ -64,6 +66,8 @@ class Workload:
     dataset_samples: float | None = None
     data_loader: str = "none"
     cpu_cores: int | None = None
+    kv_bytes: float = 2.0
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,16 @@ class Option:
     def fits(self) -> bool:
         """Whether the configuration fits in memory."""
         return self.estimate.fits
+
+    @property
+    def need_bytes(self) -> float:
+        """Memory one GPU needs: the estimate's total, or for serving its weights and
+        workspace with the KV cache of all sequences in flight."""
+        e = self.estimate
+        mem = e.memory
+        if isinstance(e, InferEstimate) and e.serving is not None and e.serving.concurrency:
+            return mem.per_gpu_bytes - mem.kv_cache_bytes + e.serving.kv_cache_bytes
+        return mem.per_gpu_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,14 +243,15 @@ def _train_precision(gpu: Gpu, requested: str | None, task: str) -> str:
 
 def _candidates(model: Model, w: Workload, gpu: Gpu,
                 n: int) -> Iterable[TrainEstimate | InferEstimate]:
-    if w.task == "infer":
+    if w.task in ("infer", "serve"):
         weights = w.weights
         if weights == "bf16" and not gpu.supports("bf16"):
             weights = "f16"
         for b in [w.batch_size] if w.batch_size else [1]:
             yield estimate_infer(model, gpu, InferConfig(
                 weights=weights, batch_size=b, prompt_tokens=w.prompt_tokens,
-                output_tokens=w.output_tokens, engine=w.engine, gpus=n))
+                output_tokens=w.output_tokens, engine=w.engine, gpus=n, kv_bytes=w.kv_bytes,
+                serve=w.task == "serve", concurrency=w.concurrency))
         return
     precision = _train_precision(gpu, w.precision, w.task)
     batches = [w.batch_size] if w.batch_size else _default_batches(model)
@@ -265,6 +280,10 @@ def _option(model: Model, w: Workload, gpu: Gpu, c: Constraints,
             thr, unit = e.tokens_per_s, "tok/s"
         setting = f"{e.config.precision} b{e.config.batch_size}" + (
             " ckpt" if e.checkpointing else "")
+    elif e.serving is not None:
+        thr = tok = e.serving.output_tokens_per_s
+        unit = "tok/s"
+        setting = f"{e.config.weights} {e.serving.concurrency} in flight"
     else:
         thr, unit, tok = e.decode_tokens_per_s, "tok/s", e.decode_tokens_per_s
         setting = f"{e.config.weights} b{e.config.batch_size}"
@@ -305,7 +324,8 @@ def _time_to_target(model: Model, w: Workload, e: TrainEstimate | InferEstimate)
     if not e.fits:
         return None
     if isinstance(e, InferEstimate):
-        return w.target_tokens / e.decode_tokens_per_s if w.target_tokens else None
+        rate = e.serving.output_tokens_per_s if e.serving else e.decode_tokens_per_s
+        return w.target_tokens / rate if w.target_tokens else None
     if w.target_tokens and e.tokens_per_s:
         return w.target_tokens / e.tokens_per_s
     samples = w.target_samples
@@ -328,6 +348,8 @@ def _why(gpu: Gpu, e: TrainEstimate | InferEstimate) -> str:
     need = e.memory.per_gpu_bytes
     if not e.fits:
         cards = "1 card" if e.gpus == 1 else f"{e.gpus} cards"
+        if isinstance(e, InferEstimate) and e.memory.fits:
+            return f"too small: no room for the KV cache of one request on {cards}"
         return f"too small: needs {need / GIB:.1f} GiB/GPU on {cards}"
     caveat = f"; {_STACK_CAVEAT[gpu.vendor]}: check library support" \
         if gpu.vendor in _STACK_CAVEAT else ""
@@ -336,6 +358,9 @@ def _why(gpu: Gpu, e: TrainEstimate | InferEstimate) -> str:
         cpu = "" if feed is None else \
             f"; needs {math.ceil(feed['pillow'])} CPU cores (Pillow)"
         return f"{e.bottleneck}-bound, MFU {e.mfu:.0%}{cpu}{caveat}"
+    if e.serving is not None:
+        s = e.serving
+        return f"limit: {s.limited_by}{caveat}"
     return f"decode {e.bottleneck}-bound{caveat}"
 
 

@@ -12,6 +12,7 @@ from rigwise.advise.rank import advise as rank
 from rigwise.catalog.load import catalog
 from rigwise.cli.common import console, model_by_name, print_json
 from rigwise.errors import InputError
+from rigwise.model.infer import kv_cache_bytes_of, parse_concurrency
 from rigwise.report.jsonout import advice_json
 from rigwise.report.tables import advice_table
 from rigwise.units import GIB
@@ -20,7 +21,9 @@ from rigwise.units import GIB
 def advise(
     model: Annotated[str, typer.Option("--model", "-m",
                                        help="model id or name, or a config.json path")],
-    task: Annotated[str, typer.Option(help="train, finetune, lora, qlora or infer")],
+    task: Annotated[str, typer.Option(
+        help="train, finetune, lora, qlora, infer (one stream) or serve (many requests, "
+             "continuous batching)")],
     budget: Annotated[float | None, typer.Option(
         help="USD for all cards (new/used); in the cloud, USD for the target run, "
              "or USD per hour without a target")] = None,
@@ -53,6 +56,10 @@ def advise(
              "every option is capped at what the CPU decodes")] = "none",
     cpu_cores: Annotated[int | None, typer.Option(
         help="CPU cores of the machine for the data loader")] = None,
+    kv_cache: Annotated[str, typer.Option(
+        help="serve/infer: KV-cache precision fp16, bf16 or fp8")] = "bf16",
+    concurrency: Annotated[str, typer.Option(
+        help="serve: sequences in flight, 'max' (as many as fit) or a number")] = "max",
     sort: Annotated[str, typer.Option(help="value (perf per dollar) or speed")] = "value",
     top: Annotated[int, typer.Option(help="show this many options")] = 15,
     show_excluded: Annotated[bool, typer.Option(help="list the GPUs left out and why")] = False,
@@ -80,7 +87,8 @@ def advise(
                         output_tokens=output_tokens, engine=engine, target_tokens=tokens,
                         target_samples=samples, target_epochs=epochs,
                         dataset_samples=dataset_samples, data_loader=data_loader,
-                        cpu_cores=cpu_cores)
+                        cpu_cores=cpu_cores, kv_bytes=kv_cache_bytes_of(kv_cache),
+                        concurrency=parse_concurrency(concurrency))
     result = rank(m, workload, catalog().gpus.values(), constraints, sort=sort, top=top)
     if plot is not None:
         from rigwise.report.charts import plot_result

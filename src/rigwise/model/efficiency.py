@@ -54,7 +54,8 @@ class EngineEfficiency:
     takes, of the memory left free after weights and workspace, or of the whole device memory
     when ``kv_of_total`` (vLLM's ``gpu_memory_utilization``); ``max_batch`` caps the sequences
     in flight (``max_batch_large`` on GPUs with at least 70 GiB, where the engine raises it);
-    ``prefill_tokens`` is the token budget of one batched prefill (``max_num_tokens``)."""
+    ``prefill_tokens`` is the token budget of one batched prefill (``max_num_tokens``);
+    ``nvidia_only``: the engine runs on NVIDIA GPUs only."""
 
     name: str
     memory: float
@@ -65,6 +66,7 @@ class EngineEfficiency:
     max_batch: int = 0
     max_batch_large: int = 0
     prefill_tokens: int = 8192
+    nvidia_only: bool = False
 
 
 @functools.cache
@@ -236,7 +238,8 @@ def engine_efficiency(name: str) -> EngineEfficiency:
                             kv_of_total=bool(serving.get("kv_of_total", 0)),
                             max_batch=int(serving["max_batch"]),
                             max_batch_large=int(serving.get("max_batch_large", 0)),
-                            prefill_tokens=int(serving["prefill_tokens"]))
+                            prefill_tokens=int(serving["prefill_tokens"]),
+                            nvidia_only=bool(v.get("nvidia_only", 0)))
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from rigwise.catalog.models import Gpu
-from rigwise.errors import InputError
+from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import (
     basis_of,
     device_memory_factor,
@@ -92,7 +92,8 @@ class ServingEstimate:
 
 @dataclass(frozen=True, slots=True)
 class InferEstimate:
-    """Result of :func:`estimate_infer`. Token rates are for the whole batch."""
+    """Result of :func:`estimate_infer`. Token rates are for the whole batch. With
+    ``serving``, ``fits`` also requires at least one sequence in flight."""
 
     model: str
     gpu: str
@@ -224,7 +225,8 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
 
     Raises:
         InputError: non-positive sizes, a model without tokens, an unknown engine.
-        UnsupportedError: a weight format the device cannot compute.
+        UnsupportedError: a weight format the device cannot compute, or an engine that does
+            not run on its vendor's GPUs (TensorRT-LLM on AMD).
     """
     for name, value in (("batch size", cfg.batch_size), ("prompt tokens", cfg.prompt_tokens),
                         ("output tokens", cfg.output_tokens), ("GPU count", cfg.gpus),
@@ -234,6 +236,8 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         raise InputError(f"KV-cache bytes per element must be positive, got {cfg.kv_bytes}")
     shape = _decoder_shape(model, cfg)
     fmt = weight_format(cfg.weights, gpu)
+    if engine_efficiency(cfg.engine).nvidia_only and gpu.vendor != "nvidia":
+        raise UnsupportedError(f"{cfg.engine} runs on NVIDIA GPUs only, not on {gpu.name}")
     ctx = cfg.prompt_tokens + cfg.output_tokens
     if ctx > shape.max_seq_len:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
@@ -255,8 +259,10 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     decode = _timed(dev, passes["decode"], shape, gpu, n, eng.launch_s, cfg.batch_size)
     link = link_bytes_per_s(gpu)[2]
     parallelism = "single GPU" if n == 1 else f"tensor parallel x{n} over {link}"
+    serving = _serving(shape, gpu, cfg, fmt, dev, weights) if cfg.serve else None
     return InferEstimate(
-        model=model.id, gpu=gpu.id, gpus=n, config=cfg, fits=mem.fits, memory=mem,
+        model=model.id, gpu=gpu.id, gpus=n, config=cfg,
+        fits=mem.fits and (serving is None or serving.concurrency > 0), memory=mem,
         prefill_time_s=prefill.total_s,
         prefill_tokens_per_s=cfg.batch_size * cfg.prompt_tokens / prefill.total_s,
         decode_time_per_token_s=decode.total_s,
@@ -268,7 +274,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         basis=basis_of(gpu),
         prefill_interval=lookup("prefill", gpu.architecture),
         decode_interval=lookup("decode", gpu.architecture),
-        serving=_serving(shape, gpu, cfg, fmt, dev, weights) if cfg.serve else None,
+        serving=serving,
         serving_interval=lookup("serving", gpu.architecture) if cfg.serve else None)
 
 

@@ -145,7 +145,7 @@ def option_json(o: Option) -> dict[str, Any]:
     return {
         "gpu": o.gpu.id, "name": o.gpu.name, "gpus": o.gpus, "fits": o.fits,
         "setting": o.setting,
-        "memory": {"per_gpu_bytes": _round(o.estimate.memory.per_gpu_bytes),
+        "memory": {"per_gpu_bytes": _round(o.need_bytes),
                    "capacity_bytes": _round(o.gpu.memory_bytes)},
         "throughput": {"value": _round(o.throughput), "unit": o.unit,
                        "tokens_per_s": _round(o.tokens_per_s)},
@@ -171,7 +171,7 @@ def advice_json(a: Advice) -> dict[str, Any]:
                         "max_total_power_w": c.max_total_power_w,
                         "min_memory_bytes": c.min_memory_bytes, "gpus": c.gpus,
                         "form_factor": c.form_factor, "vendors": list(c.vendors)},
-        "value_unit": "samples/s per USD" if w.task != "infer" else "tok/s per USD",
+        "value_unit": "tok/s per USD" if w.task in ("infer", "serve") else "samples/s per USD",
         "options": [option_json(o) for o in a.options],
         "excluded": [{"gpu": g, "reason": r} for g, r in a.excluded],
     }

@@ -159,7 +159,7 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
         price = (f"${o.price_usd_per_h:.2f}/h" if o.price_usd_per_h else "-") if cloud else (
             format_usd(o.price_usd) if o.price_usd else "-")
         value = "-" if o.value is None else _per_dollar(o.value if cloud else o.value * 1000)
-        need = f"{mem.per_gpu_bytes / 2**30:.1f}/{mem.capacity_bytes / 2**30:.0f}"
+        need = f"{o.need_bytes / 2**30:.1f}/{mem.capacity_bytes / 2**30:.0f}"
         row = [str(i), name, need if o.fits else f"[red]{need}[/red]",
                format_rate(o.throughput, o.unit), price, value,
                f"{o.power_w:.0f}" if o.power_w else "-", o.setting, o.why]
@@ -170,7 +170,9 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
     parts: list[Table | Text] = [t, Text(
         f"perf/$ = {a.options[0].unit if a.options else 'throughput'} {unit}; price: "
         + ("cheapest on-demand rate seen" if cloud else f"{a.constraints.market} price")
-        + "; every option uses its best batch size that fits.", style="dim")]
+        + ("; every option serves as many requests at once as its KV cache holds, up to "
+           "the engine's limit (GiB need: weights and that KV cache)." if w.task == "serve"
+           else "; every option uses its best batch size that fits."), style="dim")]
     if a.excluded:
         shown = "; ".join(f"{g}: {r}" for g, r in a.excluded) if show_excluded else \
             f"{len(a.excluded)} left out by the constraints (--show-excluded lists them)"

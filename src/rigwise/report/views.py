@@ -142,7 +142,8 @@ def gib(n_bytes: float) -> str:
 
 
 TASK_NAMES = {"train": "training", "finetune": "full fine-tuning", "lora": "LoRA fine-tuning",
-              "qlora": "QLoRA fine-tuning", "infer": "inference"}
+              "qlora": "QLoRA fine-tuning", "infer": "inference",
+              "serve": "serving (continuous batching)"}
 
 
 def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str, Any]:
@@ -178,7 +179,8 @@ def advice_view(a: Mapping[str, Any], *, link: Linker | None = None) -> dict[str
         "note": f"{unit} {per}: throughput per " + (
             "dollar-hour at the cheapest on-demand rate seen" if cloud else
             f"$1,000 of {a.get('market', 'new')} price") +
-        "; every option uses its best batch size that fits."}
+        ("; every option serves as many requests at once as its KV cache holds."
+         if a.get("task") == "serve" else "; every option uses its best batch size that fits.")}
     tables = [table]
     if a.get("excluded"):
         tables.append({"title": f"left out ({len(a['excluded'])})", "columns": ["GPU", "why"],
