@@ -42,6 +42,9 @@ class Row(BaseModel):
     ``autocast``: 16-bit compute through ``torch.autocast`` over an fp32 model.
     ``lora_targets``: which linear layers the row's recipe adapts (``all`` or ``qv``; unset:
     the task's default, see :func:`rigwise.model.estimate.lora_targets`).
+    ``optimizer_impl``: how the row's code ran the optimizer step (``fused`` one kernel,
+    ``foreach``, or a per-tensor loop: ``for-loop``, ``transformers``, ``bertadam``; see
+    :mod:`rigwise.model.optstep`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,6 +70,7 @@ class Row(BaseModel):
     autocast: bool = False
     lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    optimizer_impl: Literal["fused", "foreach", "for-loop", "transformers", "bertadam"] = "fused"
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)
