@@ -41,6 +41,10 @@ def train(
     gpus: GpusOpt = 1,
     task: Annotated[str, typer.Option(help="train, finetune, lora or qlora")] = "train",
     optimizer: Annotated[str, typer.Option(help="adamw, adamw8bit or sgd")] = "adamw",
+    optimizer_impl: Annotated[str, typer.Option(
+        help="optimizer step: fused (one kernel), foreach (multi-tensor ops), for-loop "
+             "(torch foreach=False), transformers (HF AdamW + Trainer) or bertadam "
+             "(DeepLearningExamples); loops cost CPU time per tensor")] = "fused",
     checkpointing: Annotated[bool | None, typer.Option(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
@@ -85,7 +89,7 @@ def train(
                       memory_format=memory_format, data_loader=data_loader,
                       cpu_cores=cpu_cores, fused_attention=fused_attention,
                       autocast=autocast, lora_targets=lora_targets,
-                      lora_dropout=lora_dropout)
+                      lora_dropout=lora_dropout, optimizer_impl=optimizer_impl)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -247,3 +247,22 @@ def loader_rates() -> Mapping[str, float]:
     """Images per second per CPU core of each CPU data loader (the data file's ``[loader]``
     table: JPEG decode + RandomResizedCrop + flip)."""
     return MappingProxyType({k: float(v) for k, v in _values(_raw()["loader"]).items()})
+
+
+@functools.cache
+def optimizer_impl_values(impl: str, optimizer: str) -> Mapping[str, float] | None:
+    """The data file's ``[optimizer_impl.<impl>.<optimizer>]`` values (eager ops per parameter
+    tensor or multi-tensor ops per step, bytes per parameter, launch sizes), or None where
+    the file has no such implementation of that optimizer."""
+    table = _table("optimizer_impl").get(impl)
+    entry = table.get(optimizer) if isinstance(table, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    return MappingProxyType({k: float(v) for k, v in _values(entry).items()})
+
+
+@functools.cache
+def eager_op_s() -> float:
+    """CPU seconds per eager PyTorch op issued from a Python loop (the data file's
+    ``[host] eager_op_s``)."""
+    return float(_values(_raw()["host"])["eager_op_s"])

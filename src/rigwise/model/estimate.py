@@ -31,7 +31,6 @@ from rigwise.model.efficiency import (
 from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed, loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
-    OPTIMIZER_STEP_BYTES_PER_PARAM,
     MemoryBreakdown,
     train_memory,
     weights_bytes_train,
@@ -41,10 +40,17 @@ from rigwise.model.ops import (
     Op,
     PassSpec,
     cnn_forward,
-    memory,
     nchw_transposes,
     traced_forward,
     transformer_forward,
+)
+from rigwise.model.optstep import (
+    OptimizerStep,
+    check_impl,
+    describe,
+    lora_matrix_count,
+    optimizer_step,
+    trainable_tensors,
 )
 from rigwise.model.precision import (
     NF4_BITS_PER_WEIGHT,
@@ -60,7 +66,6 @@ from rigwise.model.step import (
     op_times,
     require_positive,
     sum_shares,
-    time_ops,
 )
 from rigwise.validation.intervals import Interval, lookup
 from rigwise.workload.params import count_params, layer_linear_weights
@@ -90,7 +95,10 @@ class TrainConfig:
     ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
     projections only (``qv``); None takes each task's common default (:func:`lora_targets`);
     ``lora_dropout`` > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for
-    backward."""
+    backward. ``optimizer_impl``: how the optimizer step runs, one fused kernel (``fused``),
+    multi-tensor ops (``foreach``) or a Python loop over the parameter tensors (``for-loop``,
+    ``transformers``, ``bertadam``) whose CPU cost per eager op the GPU waits on
+    (:mod:`rigwise.model.optstep`)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -109,6 +117,7 @@ class TrainConfig:
     autocast: bool = False
     lora_targets: str | None = None
     lora_dropout: float = 0.0
+    optimizer_impl: str = "fused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,7 @@ class TrainEstimate:
     memory_interval: Interval | None = None
     gpu_samples_per_s: float | None = None
     loader_limit_samples_per_s: float | None = None
+    optimizer_host_s: float | None = None
 
     @property
     def cores_to_feed(self) -> dict[str, float] | None:
@@ -208,6 +218,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.lora_targets is not None and cfg.lora_targets not in LORA_TARGETS:
         raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
                          f"{', '.join(LORA_TARGETS)}")
+    check_impl(cfg.optimizer_impl, cfg.optimizer)
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -279,6 +290,9 @@ def _train_planned(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device) -> Tra
     :func:`rigwise.model.parallel.best_plan`) as a :class:`TrainEstimate`."""
     from rigwise.model.parallel import best_plan
 
+    if cfg.optimizer_impl != "fused":
+        raise UnsupportedError("--optimizer-impl other than fused is modelled for one GPU "
+                               "(and LoRA/QLoRA data parallelism) only")
     plan = best_plan(model, gpu, cfg.gpus, cfg)
     pm, t = plan.memory, plan.time
     mem = MemoryBreakdown(pm.weights_bytes, pm.gradients_bytes, pm.optimizer_bytes,
@@ -385,13 +399,10 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
                    mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
                    shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
     eff = dev.eff
-    opt_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM[cfg.optimizer]
-    optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
-                        trainable * opt_bytes * 0.4 / shard, layer=False)]
+    opt = _optimizer_step(model, cfg, dev, trainable, shard)
     fwd_times = op_times(dev, fwd)
     bwd_shares, bwd_flop = backward_shares(dev, fwd, eff.launch_s)
-    parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares,
-             time_ops(dev, optimizer, eff.launch_s)]
+    parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares, opt.shares]
     if ckpt:  # the layers' forward runs again before their backward
         parts.append(sum_shares(fwd_times, eff.launch_s, layer_only=True))
     shares = add_shares(*parts)
@@ -410,6 +421,8 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
            else "default; not measured on this GPU family") + ")",
         f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
     ]
+    if cfg.optimizer_impl != "fused":
+        assumptions.append(describe(opt, cfg.optimizer_impl))
     if cfg.task in ("lora", "qlora"):
         where = ("every linear layer" if lora_targets(cfg) == "all"
                  else "query and value projections")
@@ -433,7 +446,23 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         assumptions=tuple(assumptions),
         basis=basis,
         interval=lookup("train" if cfg.gpus == 1 else "multi-gpu", gpu.architecture),
-        memory_interval=lookup("memory", gpu.architecture))
+        memory_interval=lookup("memory", gpu.architecture),
+        optimizer_host_s=opt.host_s if cfg.optimizer_impl != "fused" else None)
+
+
+def _optimizer_step(model: Model, cfg: TrainConfig, dev: Device, trainable: float,
+                    shard: int) -> OptimizerStep:
+    """The optimizer step of ``cfg.optimizer_impl`` (:mod:`rigwise.model.optstep`); the
+    parameter tensors are counted only where the implementation loops over them."""
+    tensors = 0
+    if cfg.optimizer_impl != "fused":
+        shape = model.shape
+        lora = (lora_matrix_count(shape, lora_targets(cfg))
+                if cfg.task in ("lora", "qlora") and isinstance(shape, TransformerShape)
+                else 0)
+        tensors = trainable_tensors(model, task_head=cfg.task != "train", lora_matrices=lora)
+    return optimizer_step(dev, impl=cfg.optimizer_impl, optimizer=cfg.optimizer,
+                          params=trainable, tensors=tensors, shard=shard)
 
 
 def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,

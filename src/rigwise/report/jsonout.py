@@ -59,7 +59,16 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
         "assumptions": list(e.assumptions),
         "interval": _interval_json(e.basis, e.interval),
         **_loader_json(e),
+        **_optimizer_impl_json(e),
     }
+
+
+def _optimizer_impl_json(e: TrainEstimate) -> dict[str, Any]:
+    """A non-fused optimizer step: its implementation and the CPU seconds of issuing it."""
+    if e.optimizer_host_s is None:
+        return {}
+    return {"optimizer_impl": e.config.optimizer_impl,
+            "optimizer_host_s": _round(e.optimizer_host_s)}
 
 
 def _loader_json(e: TrainEstimate) -> dict[str, Any]:

@@ -90,6 +90,10 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
             if limit is not None else "")
             + f"the GPUs need {math.ceil(feed['pillow'])} cores of Pillow or "
               f"{math.ceil(feed['pillow-simd'])} of Pillow-SIMD")
+    if e.optimizer_host_s is not None:
+        t.add_row("optimizer step (CPU)", f"{c.optimizer_impl}: "
+                  f"{format_duration(e.optimizer_host_s)}, "
+                  f"{e.optimizer_host_s / e.step_time_s:.0%} of the step")
     s = e.shares
     t.add_row("time split", f"compute {s.compute_s / s.total_s:.0%}, memory-bound "
               f"{s.memory_s / s.total_s:.0%}, launch {s.launch_s / s.total_s:.0%}"

@@ -45,6 +45,9 @@ class Row(BaseModel):
     ``infer_serve`` rows are aggregate output tokens/s of many requests served at once with
     ``concurrency`` sequences in flight (unset: maximum load, as many as the engine admits);
     ``kv_bytes``: bytes per KV-cache element (1 for an fp8 cache).
+    ``optimizer_impl``: how the row's code ran the optimizer step (``fused`` one kernel,
+    ``foreach``, or a per-tensor loop: ``for-loop``, ``transformers``, ``bertadam``; see
+    :mod:`rigwise.model.optstep`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -70,6 +73,7 @@ class Row(BaseModel):
     autocast: bool = False
     lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    optimizer_impl: Literal["fused", "foreach", "for-loop", "transformers", "bertadam"] = "fused"
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

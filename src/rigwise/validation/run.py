@@ -87,7 +87,8 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        chunked_loss=row.chunked_loss, nf4_double_quant=row.nf4_double_quant,
                        memory_format=row.memory_format,
                        fused_attention=row.fused_attention, autocast=row.autocast,
-                       lora_targets=row.lora_targets, lora_dropout=row.lora_dropout)
+                       lora_targets=row.lora_targets, lora_dropout=row.lora_dropout,
+                       optimizer_impl=row.optimizer_impl)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:

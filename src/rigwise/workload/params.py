@@ -101,3 +101,33 @@ def _embedding_and_head(s: TransformerShape) -> tuple[int, int]:
     emb = patch + (256 * h + h + h * h + h) + (classes + 1) * h
     out = s.patch_size**2 * 2 * s.channels
     return emb, (h * 2 * h + 2 * h) + (h * out + out)
+
+
+def count_param_tensors(s: TransformerShape, task_head: bool = False) -> int:
+    """Number of parameter tensors (weights, biases, norm scales and shifts) of ``s``: what a
+    per-tensor (for-loop) optimizer iterates over, ``len(list(model.parameters()))``.
+
+    Hugging Face module layout: Q, K, V and O as separate linear layers (Llama, BERT; GPT-2's
+    fused ``c_attn`` has 4 fewer per layer), a bias per linear layer where the config has
+    them, LayerNorm ``weight`` + ``bias``, RMSNorm ``weight``; tied embeddings count once.
+    Encoders (BERT, ``BertForPreTraining`` without the next-sentence head): word, position and
+    token-type embeddings + LayerNorm (5), 16 per layer, pooler (2) and the MLM head (transform
+    2, LayerNorm 2, output bias 1) = 396 for BERT-large; with ``task_head`` the MLM head is
+    replaced by a classifier's weight and bias (``BertForSequenceClassification``: 393).
+    """
+    if s.family == "dit":
+        raise ValueError("parameter tensors of DiT models are not counted")
+    norm = 2 if s.norm == "layernorm" else 1
+    attn = 4 + (3 if (s.qkv_bias or s.bias) else 0) + (1 if s.bias else 0)
+    mats = 3 if s.ffn_kind == "swiglu" else 2
+    mlp = mats + (mats if s.bias else 0)
+    router = 1 if s.n_experts > 1 else 0
+    per_layer = attn + s.n_experts * mlp + router + 2 * norm
+    if s.family == "encoder":
+        outer = 3 + norm + 2 + (2 if task_head else 2 + norm + 1)
+    elif s.family == "decoder":
+        outer = 1 + (1 if s.position == "learned" else 0) + norm \
+            + (0 if s.tied_embeddings else 1)
+    else:  # ViT: patch conv (2), class token, positions; final norm, classifier (2)
+        outer = 2 + 1 + 1 + norm + 2
+    return s.n_layers * per_layer + outer
