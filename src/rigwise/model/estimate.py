@@ -31,10 +31,22 @@ from rigwise.model.efficiency import (
 from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed, loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
+    OPTIMIZER_BYTES_PER_PARAM,
     OPTIMIZER_STEP_BYTES_PER_PARAM,
     MemoryBreakdown,
     train_memory,
     weights_bytes_train,
+)
+from rigwise.model.model_states import (
+    StateSetup,
+    TensorSizes,
+    check_options,
+    cnn_tensors,
+    lora_tensors,
+    paged_step,
+    step_bytes_per_param,
+    transformer_tensors,
+    uses_states,
 )
 from rigwise.model.ops import (
     LORA_TARGETS,
@@ -90,7 +102,11 @@ class TrainConfig:
     ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
     projections only (``qv``); None takes each task's common default (:func:`lora_targets`);
     ``lora_dropout`` > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for
-    backward."""
+    backward. ``master_weights`` False: pure 16-bit training (bf16/fp16 weights, gradients and
+    PyTorch optimizer states, no fp32 copy; torchtune ``dtype: bf16``); ``optimizer_in_backward``:
+    each parameter is stepped as its gradient is ready and the gradient freed (torchtune
+    ``optimizer_in_bwd``); optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
+    (:mod:`rigwise.model.model_states`)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -109,6 +125,8 @@ class TrainConfig:
     autocast: bool = False
     lora_targets: str | None = None
     lora_dropout: float = 0.0
+    master_weights: bool = True
+    optimizer_in_backward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +226,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.lora_targets is not None and cfg.lora_targets not in LORA_TARGETS:
         raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
                          f"{', '.join(LORA_TARGETS)}")
+    check_options(master_weights=cfg.master_weights, in_backward=cfg.optimizer_in_backward,
+                  optimizer=cfg.optimizer, precision=cfg.precision, autocast=cfg.autocast,
+                  gpus=cfg.gpus)
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -218,6 +239,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
             raise InputError(f"{cfg.task} needs a transformer shape; {model.name} has none "
                              "(use a built-in model or a config.json)")
         if isinstance(shape, TracedShape):
+            if uses_states(cfg.master_weights, cfg.optimizer_in_backward, cfg.optimizer):
+                raise InputError("pure 16-bit, the step in backward and paged states need "
+                                 "a built-in model or a config.json, not a traced module")
             _no_loader(model, cfg)
             return _train_traced(model, gpu, cfg, dev, shape)
         # DDP with bucketed all-reduce for several GPUs (rigwise.model.ddp)
@@ -245,10 +269,20 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        dequant_buffer_bytes=_largest_matrix(shape) * 2.0
                        if cfg.task == "qlora" else 0.0,
                        nf4_bits=NF4_BITS_PER_WEIGHT if cfg.nf4_double_quant
-                       else NF4_BITS_NO_DOUBLE_QUANT)
+                       else NF4_BITS_NO_DOUBLE_QUANT,
+                       states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
+                                                        lora) if peft
+                                      else transformer_tensors(shape)))
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
+
+
+def _states(cfg: TrainConfig, tensors: TensorSizes | None) -> StateSetup:
+    """How ``cfg`` keeps its model states (:class:`rigwise.model.model_states.StateSetup`)."""
+    return StateSetup(master_weights=cfg.master_weights,
+                      in_backward=cfg.optimizer_in_backward, chunked_loss=cfg.chunked_loss,
+                      tensors=tensors)
 
 
 def _no_loader(model: Model, cfg: TrainConfig) -> None:
@@ -385,7 +419,11 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
                    mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
                    shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
     eff = dev.eff
-    opt_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM[cfg.optimizer]
+    opt_bytes = step_bytes_per_param(cfg.optimizer, master_weights=cfg.master_weights,
+                                     in_backward=cfg.optimizer_in_backward,
+                                     table=OPTIMIZER_STEP_BYTES_PER_PARAM,
+                                     states=OPTIMIZER_BYTES_PER_PARAM)
+    paged_s, paged_note = paged_step(gpu, mem.paged_bytes, mem.paged_host_bytes)
     optimizer = [memory("optimizer_step", trainable * opt_bytes * 0.6 / shard,
                         trainable * opt_bytes * 0.4 / shard, layer=False)]
     fwd_times = op_times(dev, fwd)
@@ -397,7 +435,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     shares = add_shares(*parts)
     backward_s = bwd_shares.compute_s + bwd_shares.memory_s
     comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
-    shares = replace(shares, communication_s=comm)
+    shares = replace(shares, communication_s=comm, host_s=paged_s)
     step = shares.total_s
     model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
     samples = cfg.batch_size * cfg.gpus / step
@@ -408,7 +446,10 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         f"GEMMs in {cfg.precision} at up to {gemm_eff:.0%} of the datasheet dense peak ("
         + ("published GEMM benchmarks of this GPU family" if basis == "calibrated"
            else "default; not measured on this GPU family") + ")",
-        f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
+        f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else "")
+        + ("" if cfg.master_weights else ", pure 16-bit weights (no fp32 master copy)")
+        + (", stepped in backward" if cfg.optimizer_in_backward else ""),
+        *([paged_note] if paged_note else []),
     ]
     if cfg.task in ("lora", "qlora"):
         where = ("every linear layer" if lora_targets(cfg) == "all"
@@ -459,7 +500,8 @@ def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
                        checkpointing=False, layer_input_bytes=0.0, n_layers=1,
-                       capacity_bytes=gpu.memory_bytes)
+                       capacity_bytes=gpu.memory_bytes,
+                       states=_states(cfg, cnn_tensors(shape)))
     parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
     return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
                           None, False, 1, parallelism, tokens=False)
