@@ -42,6 +42,10 @@ class Row(BaseModel):
     ``autocast``: 16-bit compute through ``torch.autocast`` over an fp32 model.
     ``lora_targets``: which linear layers the row's recipe adapts (``all`` or ``qv``; unset:
     the task's default, see :func:`rigwise.model.estimate.lora_targets`).
+    ``master_weights`` false: pure 16-bit training (no fp32 master copy);
+    ``optimizer_in_backward``: each parameter stepped in backward (no gradient buffer);
+    optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
+    (:mod:`rigwise.model.model_states`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,7 +61,7 @@ class Row(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)
     global_batch: int | None = Field(default=None, ge=1)
     seq_len: int | None = Field(default=None, ge=1)
-    optimizer: Literal["adamw", "adamw8bit", "sgd"] = "adamw"
+    optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
     checkpointing: bool | None = None
     lora_rank: int = Field(default=16, ge=1)
     chunked_loss: bool = False
@@ -67,6 +71,8 @@ class Row(BaseModel):
     autocast: bool = False
     lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    master_weights: bool = True
+    optimizer_in_backward: bool = False
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)
