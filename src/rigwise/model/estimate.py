@@ -46,7 +46,6 @@ from rigwise.model.model_states import (
     paged_step,
     step_bytes_per_param,
     transformer_tensors,
-    uses_states,
 )
 from rigwise.model.ops import (
     LORA_TARGETS,
@@ -228,7 +227,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                          f"{', '.join(LORA_TARGETS)}")
     check_options(master_weights=cfg.master_weights, in_backward=cfg.optimizer_in_backward,
                   optimizer=cfg.optimizer, precision=cfg.precision, autocast=cfg.autocast,
-                  gpus=cfg.gpus)
+                  gpus=cfg.gpus, traced=isinstance(model.shape, TracedShape))
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -239,9 +238,6 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
             raise InputError(f"{cfg.task} needs a transformer shape; {model.name} has none "
                              "(use a built-in model or a config.json)")
         if isinstance(shape, TracedShape):
-            if uses_states(cfg.master_weights, cfg.optimizer_in_backward, cfg.optimizer):
-                raise InputError("pure 16-bit, the step in backward and paged states need "
-                                 "a built-in model or a config.json, not a traced module")
             _no_loader(model, cfg)
             return _train_traced(model, gpu, cfg, dev, shape)
         # DDP with bucketed all-reduce for several GPUs (rigwise.model.ddp)
@@ -278,11 +274,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                           parallelism, tokens=model.is_language_model)
 
 
-def _states(cfg: TrainConfig, tensors: TensorSizes | None) -> StateSetup:
+def _states(cfg: TrainConfig, tensors: TensorSizes) -> StateSetup:
     """How ``cfg`` keeps its model states (:class:`rigwise.model.model_states.StateSetup`)."""
-    return StateSetup(master_weights=cfg.master_weights,
-                      in_backward=cfg.optimizer_in_backward, chunked_loss=cfg.chunked_loss,
-                      tensors=tensors)
+    return StateSetup(cfg.master_weights, cfg.optimizer_in_backward, cfg.chunked_loss, tensors)
 
 
 def _no_loader(model: Model, cfg: TrainConfig) -> None:

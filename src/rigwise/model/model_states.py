@@ -95,12 +95,13 @@ class StateSetup:
 
 
 def check_options(*, master_weights: bool, in_backward: bool, optimizer: str, precision: str,
-                  autocast: bool, gpus: int) -> None:
+                  autocast: bool, gpus: int, traced: bool = False) -> None:
     """Reject combinations the model does not cover.
 
     Raises:
         InputError: pure 16-bit with a precision other than bf16/fp16 or with autocast; the
-            step in backward, pure 16-bit or paged states on more than one GPU.
+            step in backward, pure 16-bit or paged states on more than one GPU or for a
+            traced module (whose tensor sizes are unknown).
     """
     if not master_weights and precision not in PURE16_PRECISIONS:
         raise InputError(f"training without master weights keeps weights in bf16 or fp16; "
@@ -111,6 +112,10 @@ def check_options(*, master_weights: bool, in_backward: bool, optimizer: str, pr
     if uses_states(master_weights, in_backward, optimizer) and gpus > 1:
         raise InputError("pure 16-bit weights, the optimizer step in backward and paged "
                          "optimizer states are modelled on one GPU; use --gpus 1")
+    if uses_states(master_weights, in_backward, optimizer) and traced:
+        raise InputError("pure 16-bit weights, the optimizer step in backward and paged "
+                         "optimizer states need a built-in model or a config.json, not a "
+                         "traced module")
 
 
 def uses_states(master_weights: bool, in_backward: bool, optimizer: str) -> bool:
