@@ -40,7 +40,9 @@ def train(
     seq_len: Annotated[int | None, typer.Option(help="sequence length (tokens)")] = None,
     gpus: GpusOpt = 1,
     task: Annotated[str, typer.Option(help="train, finetune, lora or qlora")] = "train",
-    optimizer: Annotated[str, typer.Option(help="adamw, adamw8bit or sgd")] = "adamw",
+    optimizer: Annotated[str, typer.Option(
+        help="adamw, adamw8bit, paged_adamw8bit (bitsandbytes PagedAdamW8bit: states in CUDA "
+             "managed memory, moved to host memory when the GPU is full) or sgd")] = "adamw",
     optimizer_impl: Annotated[str, typer.Option(
         help="optimizer step: fused (one kernel), foreach (multi-tensor ops), for-loop "
              "(torch foreach=False), transformers (HF AdamW + Trainer) or bertadam "
@@ -75,13 +77,21 @@ def train(
              "pillow-simd; a CPU loader caps images/s at cores x its per-core rate")] = "none",
     cpu_cores: Annotated[int | None, typer.Option(
         help="CPU cores for the data loader (with --data-loader pillow/pillow-simd)")] = None,
+    master_weights: Annotated[bool, typer.Option(
+        "--master-weights/--no-master-weights",
+        help="fp32 master weights (mixed precision, AMP); --no-master-weights: pure bf16/fp16 "
+             "weights, gradients and optimizer states (torchtune dtype: bf16)")] = True,
+    optimizer_in_backward: Annotated[bool, typer.Option(
+        "--optimizer-in-backward/--no-optimizer-in-backward",
+        help="step each parameter as soon as its gradient is ready and free the gradient "
+             "(torchtune optimizer_in_bwd): no full gradient buffer")] = False,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
     """Estimate one training step: memory per GPU, step time, throughput, MFU."""
-    if optimizer not in ("adamw", "adamw8bit", "sgd"):
+    if optimizer not in ("adamw", "adamw8bit", "paged_adamw8bit", "sgd"):
         from rigwise.errors import InputError
-        raise InputError("--optimizer must be adamw, adamw8bit or sgd")
+        raise InputError("--optimizer must be adamw, adamw8bit, paged_adamw8bit or sgd")
     m, g = model_by_name(model), gpu_by_name(gpu)
     cfg = TrainConfig(task=task, precision=precision, batch_size=batch_size, seq_len=seq_len,
                       optimizer=optimizer, checkpointing=checkpointing, lora_rank=lora_rank,
@@ -89,7 +99,9 @@ def train(
                       memory_format=memory_format, data_loader=data_loader,
                       cpu_cores=cpu_cores, fused_attention=fused_attention,
                       autocast=autocast, lora_targets=lora_targets,
-                      lora_dropout=lora_dropout, optimizer_impl=optimizer_impl)
+                      lora_dropout=lora_dropout, optimizer_impl=optimizer_impl,
+                      master_weights=master_weights,
+                      optimizer_in_backward=optimizer_in_backward)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -209,6 +209,7 @@ class Overheads:
     latency_pcie_s: float
     no_p2p_factor: float
     ddp_overlap: float
+    host_copy_efficiency: float
 
 
 @functools.cache

@@ -31,9 +31,21 @@ from rigwise.model.efficiency import (
 from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed, loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
+    OPTIMIZER_BYTES_PER_PARAM,
+    OPTIMIZER_STEP_BYTES_PER_PARAM,
     MemoryBreakdown,
     train_memory,
     weights_bytes_train,
+)
+from rigwise.model.model_states import (
+    StateSetup,
+    TensorSizes,
+    check_options,
+    cnn_tensors,
+    lora_tensors,
+    paged_step,
+    step_bytes_per_param,
+    transformer_tensors,
 )
 from rigwise.model.ops import (
     LORA_TARGETS,
@@ -98,7 +110,12 @@ class TrainConfig:
     backward. ``optimizer_impl``: how the optimizer step runs, one fused kernel (``fused``),
     multi-tensor ops (``foreach``) or a Python loop over the parameter tensors (``for-loop``,
     ``transformers``, ``bertadam``) whose CPU cost per eager op the GPU waits on
-    (:mod:`rigwise.model.optstep`)."""
+    (:mod:`rigwise.model.optstep`).
+    ``master_weights`` False: pure 16-bit training (bf16/fp16 weights, gradients and
+    PyTorch optimizer states, no fp32 copy; torchtune ``dtype: bf16``); ``optimizer_in_backward``:
+    each parameter is stepped as its gradient is ready and the gradient freed (torchtune
+    ``optimizer_in_bwd``); optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
+    (:mod:`rigwise.model.model_states`)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -118,6 +135,8 @@ class TrainConfig:
     lora_targets: str | None = None
     lora_dropout: float = 0.0
     optimizer_impl: str = "fused"
+    master_weights: bool = True
+    optimizer_in_backward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +238,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
                          f"{', '.join(LORA_TARGETS)}")
     check_impl(cfg.optimizer_impl, cfg.optimizer)
+    check_options(master_weights=cfg.master_weights, in_backward=cfg.optimizer_in_backward,
+                  optimizer=cfg.optimizer, precision=cfg.precision, autocast=cfg.autocast,
+                  gpus=cfg.gpus, traced=isinstance(model.shape, TracedShape))
     prec = train_precision(cfg.precision, gpu)
     eff = efficiency_of(gpu)
     dev = make_device(gpu, prec.matmul, eff)
@@ -256,10 +278,18 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        dequant_buffer_bytes=_largest_matrix(shape) * 2.0
                        if cfg.task == "qlora" else 0.0,
                        nf4_bits=NF4_BITS_PER_WEIGHT if cfg.nf4_double_quant
-                       else NF4_BITS_NO_DOUBLE_QUANT)
+                       else NF4_BITS_NO_DOUBLE_QUANT,
+                       states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
+                                                        lora) if peft
+                                      else transformer_tensors(shape)))
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
+
+
+def _states(cfg: TrainConfig, tensors: TensorSizes) -> StateSetup:
+    """How ``cfg`` keeps its model states (:class:`rigwise.model.model_states.StateSetup`)."""
+    return StateSetup(cfg.master_weights, cfg.optimizer_in_backward, cfg.chunked_loss, tensors)
 
 
 def _no_loader(model: Model, cfg: TrainConfig) -> None:
@@ -399,7 +429,12 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
                    mem: MemoryBreakdown, trainable: float, seq: int | None, ckpt: bool,
                    shard: int, parallelism: str, *, tokens: bool) -> TrainEstimate:
     eff = dev.eff
-    opt = _optimizer_step(model, cfg, dev, trainable, shard)
+    opt_bytes = step_bytes_per_param(cfg.optimizer, master_weights=cfg.master_weights,
+                                     in_backward=cfg.optimizer_in_backward,
+                                     table=OPTIMIZER_STEP_BYTES_PER_PARAM,
+                                     states=OPTIMIZER_BYTES_PER_PARAM)
+    paged_s, paged_note = paged_step(gpu, mem.paged_bytes, mem.paged_host_bytes)
+    opt = _optimizer_step(model, cfg, dev, trainable, shard, opt_bytes)
     fwd_times = op_times(dev, fwd)
     bwd_shares, bwd_flop = backward_shares(dev, fwd, eff.launch_s)
     parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares, opt.shares]
@@ -408,7 +443,7 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     shares = add_shares(*parts)
     backward_s = bwd_shares.compute_s + bwd_shares.memory_s
     comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
-    shares = replace(shares, communication_s=comm)
+    shares = replace(shares, communication_s=comm, host_s=paged_s)
     step = shares.total_s
     model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
     samples = cfg.batch_size * cfg.gpus / step
@@ -419,7 +454,10 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         f"GEMMs in {cfg.precision} at up to {gemm_eff:.0%} of the datasheet dense peak ("
         + ("published GEMM benchmarks of this GPU family" if basis == "calibrated"
            else "default; not measured on this GPU family") + ")",
-        f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else ""),
+        f"optimizer {cfg.optimizer}" + (", activation checkpointing" if ckpt else "")
+        + ("" if cfg.master_weights else ", pure 16-bit weights (no fp32 master copy)")
+        + (", stepped in backward" if cfg.optimizer_in_backward else ""),
+        *([paged_note] if paged_note else []),
     ]
     if cfg.optimizer_impl != "fused":
         assumptions.append(describe(opt, cfg.optimizer_impl))
@@ -451,9 +489,11 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
 
 
 def _optimizer_step(model: Model, cfg: TrainConfig, dev: Device, trainable: float,
-                    shard: int) -> OptimizerStep:
+                    shard: int, fused_bytes: float) -> OptimizerStep:
     """The optimizer step of ``cfg.optimizer_impl`` (:mod:`rigwise.model.optstep`); the
-    parameter tensors are counted only where the implementation loops over them."""
+    parameter tensors are counted only where the implementation loops over them.
+    ``fused_bytes``: bytes per parameter of the fused step for this model-state setup
+    (:func:`rigwise.model.model_states.step_bytes_per_param`)."""
     tensors = 0
     if cfg.optimizer_impl != "fused":
         shape = model.shape
@@ -462,7 +502,8 @@ def _optimizer_step(model: Model, cfg: TrainConfig, dev: Device, trainable: floa
                 else 0)
         tensors = trainable_tensors(model, task_head=cfg.task != "train", lora_matrices=lora)
     return optimizer_step(dev, impl=cfg.optimizer_impl, optimizer=cfg.optimizer,
-                          params=trainable, tensors=tensors, shard=shard)
+                          params=trainable, tensors=tensors, shard=shard,
+                          fused_bytes=fused_bytes)
 
 
 def _grad_comm_s(gpu: Gpu, cfg: TrainConfig, trainable: float, shard: int,
@@ -488,7 +529,8 @@ def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
     mem = train_memory(task="train", precision=prec.name, optimizer=cfg.optimizer,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
                        checkpointing=False, layer_input_bytes=0.0, n_layers=1,
-                       capacity_bytes=gpu.memory_bytes)
+                       capacity_bytes=gpu.memory_bytes,
+                       states=_states(cfg, cnn_tensors(shape)))
     parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
     return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
                           None, False, 1, parallelism, tokens=False)

@@ -20,7 +20,9 @@ Bytes per parameter (perf-models.md §7.4):
     activation checkpointing only each layer's input stays, plus the larger of the head's
     saved tensors and one layer's activations while it is recomputed;
   * KV cache: ``2·L·g·d·bytes`` per token (perf-models.md §7.5);
-  * framework: CUDA context and workspaces, and allocator slack (data file ``[memory]``).
+  * framework: CUDA context and workspaces, and allocator slack (data file ``[memory]``);
+  * pure 16-bit weights, the optimizer step inside backward and paged (CUDA managed memory)
+    optimizer states: :mod:`rigwise.model.model_states`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rigwise.model.efficiency import overheads
+from rigwise.model.model_states import PAGED_OPTIMIZERS, StateSetup, state_bytes_per_param
 from rigwise.model.ops import Op
 from rigwise.model.precision import NF4_BITS_PER_WEIGHT
 
@@ -35,10 +38,13 @@ NF4_BITS_NO_DOUBLE_QUANT = 4.5
 """NF4 without double quantisation: 4 bits + one fp32 absmax per 64-weight block
 (bitsandbytes ``functional.quantize_4bit`` with ``blocksize=64, compress_statistics=False``)."""
 
-OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "sgd": 4.0}
-"""Optimizer-state bytes per trainable parameter (fp32 AdamW moments, 8-bit AdamW, momentum)."""
+OPTIMIZER_BYTES_PER_PARAM = {"adamw": 8.0, "adamw8bit": 2.0, "paged_adamw8bit": 2.0,
+                             "sgd": 4.0}
+"""Optimizer-state bytes per trainable parameter (fp32 AdamW moments, 8-bit AdamW paged or
+not, momentum)."""
 
-OPTIMIZER_STEP_BYTES_PER_PARAM = {"adamw": 32.0, "adamw8bit": 20.0, "sgd": 20.0}
+OPTIMIZER_STEP_BYTES_PER_PARAM = {"adamw": 32.0, "adamw8bit": 20.0, "paged_adamw8bit": 20.0,
+                                  "sgd": 20.0}
 """Bytes the optimizer step reads and writes per trainable parameter, as one memory-bound pass
 over the states (the same keys as :data:`OPTIMIZER_BYTES_PER_PARAM`):
 
@@ -47,7 +53,7 @@ over the states (the same keys as :data:`OPTIMIZER_BYTES_PER_PARAM`):
   ``m`` and ``v`` (12 B), plus one read of the fp32 gradients for the global-norm clipping of
   LLM recipes (4 B): 32;
 * 8-bit AdamW (Dettmers et al. 2022): the same with 1-byte moments (block scales negligible):
-  reads 4 + 4 + 1 + 1, writes 4 + 1 + 1, clipping 4: 20;
+  reads 4 + 4 + 1 + 1, writes 4 + 1 + 1, clipping 4: 20 (paged or not: the same kernel);
 * SGD with momentum (the CNN recipes, no clipping): reads weight, gradient, momentum (12 B),
   writes weight and momentum (8 B): 20.
 """
@@ -55,7 +61,10 @@ over the states (the same keys as :data:`OPTIMIZER_BYTES_PER_PARAM`):
 
 @dataclass(frozen=True, slots=True)
 class MemoryBreakdown:
-    """Bytes per GPU by kind; ``capacity_bytes`` is the device memory."""
+    """Bytes per GPU by kind; ``capacity_bytes`` is the device memory. ``paged_bytes``:
+    optimizer states in CUDA managed memory (paged optimizers), outside the PyTorch
+    allocator and not in :attr:`per_gpu_bytes` or :attr:`fits`: they use the GPU memory
+    left free and live in host memory beyond it."""
 
     weights_bytes: float
     gradients_bytes: float
@@ -64,6 +73,7 @@ class MemoryBreakdown:
     kv_cache_bytes: float
     overhead_bytes: float
     capacity_bytes: float
+    paged_bytes: float = 0.0
 
     @property
     def per_gpu_bytes(self) -> float:
@@ -75,6 +85,17 @@ class MemoryBreakdown:
     def fits(self) -> bool:
         """True if the total fits in the device memory."""
         return self.per_gpu_bytes <= self.capacity_bytes
+
+    @property
+    def paged_resident_bytes(self) -> float:
+        """Paged bytes that stay on the GPU: as much as the memory left free holds."""
+        return min(self.paged_bytes, max(0.0, self.capacity_bytes - self.per_gpu_bytes))
+
+    @property
+    def paged_host_bytes(self) -> float:
+        """Paged bytes that do not fit beside the rest and live in host memory between
+        their uses."""
+        return self.paged_bytes - self.paged_resident_bytes
 
 
 def weights_bytes_train(task: str, precision: str, params: float, linear_params: float,
@@ -114,17 +135,24 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
                  linear_params: float, lora_params: float, forward: list[Op],
                  checkpointing: bool, layer_input_bytes: float, n_layers: int,
                  capacity_bytes: float, shard: int = 1, dequant_buffer_bytes: float = 0.0,
-                 nf4_bits: float = NF4_BITS_PER_WEIGHT) -> MemoryBreakdown:
+                 nf4_bits: float = NF4_BITS_PER_WEIGHT,
+                 states: StateSetup | None = None) -> MemoryBreakdown:
     """Memory of one GPU for a training step.
 
     ``shard`` > 1 divides weights, gradients and optimizer states over that many GPUs (ZeRO-3 /
-    FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer.
+    FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer. ``states``: pure
+    16-bit weights, the step in backward, paged states (:func:`_model_states`; one GPU).
     """
     trainable = lora_params if task in ("lora", "qlora") else params
     weights = weights_bytes_train(task, precision, params, linear_params, lora_params,
                                   nf4_bits)
     grads = trainable * 4.0
     opt = trainable * OPTIMIZER_BYTES_PER_PARAM[optimizer]
+    paged = 0.0
+    if states is not None and (not states.default or optimizer in PAGED_OPTIMIZERS):
+        weights, grads, opt, paged = _model_states(
+            task, optimizer, states, weights, trainable, params if task in ("train", "finetune")
+            else lora_params)
     if shard > 1:
         gathered = weights / max(n_layers, 1) * 2  # current and prefetched layer
         weights, grads, opt = weights / shard + gathered, grads / shard, opt / shard
@@ -132,7 +160,34 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
                             layer_input_bytes=layer_input_bytes, n_layers=n_layers)
     o = overheads()
     overhead = o.cuda_context_bytes + o.fragmentation * (acts + grads) + dequant_buffer_bytes
-    return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes)
+    return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes, paged)
+
+
+def _model_states(task: str, optimizer: str, states: StateSetup, weights: float,
+                  trainable: float, master_params: float) -> tuple[float, float, float, float]:
+    """(weights, gradients, device optimizer states, paged states) bytes with the terms of
+    :mod:`rigwise.model.model_states`: pure 16-bit drops the fp32 master copy (2 of the 6
+    bytes of a mixed-precision weight; LoRA adapters 2 B instead of 4) and halves gradients
+    and PyTorch optimizer states; the step in backward keeps only the largest tensor's
+    gradient (twice for the LM head of a chunked loss); paged states of tensors of at
+    least 1e5 elements leave the allocator."""
+    pure = not states.master_weights
+    if pure:
+        weights -= master_params * (4.0 if task in ("train", "finetune") else 2.0)
+    grad_bytes = 2.0 if pure else 4.0
+    grads = trainable * grad_bytes
+    tensors = states.tensors
+    if states.in_backward:
+        assert tensors is not None, "the step in backward needs the tensor sizes"
+        grads = min(grads, tensors.largest * grad_bytes * (2.0 if states.chunked_loss
+                                                            else 1.0))
+    per_param = state_bytes_per_param(optimizer, states.master_weights,
+                                      OPTIMIZER_BYTES_PER_PARAM)
+    if optimizer not in PAGED_OPTIMIZERS:
+        return weights, grads, trainable * per_param, 0.0
+    assert tensors is not None, "paged states need the tensor sizes"
+    unpaged = min(trainable, tensors.unpaged)
+    return weights, grads, unpaged * per_param, (trainable - unpaged) * per_param
 
 
 def kv_cache_bytes(*, n_layers: int, n_kv_heads: int, head_dim: int, tokens: float,

@@ -96,16 +96,19 @@ def lora_matrix_count(shape: TransformerShape, targets: str) -> int:
 
 
 def optimizer_step(dev: Device, *, impl: str, optimizer: str, params: float, tensors: int,
-                   shard: int = 1) -> OptimizerStep:
+                   shard: int = 1, fused_bytes: float | None = None) -> OptimizerStep:
     """Time of one optimizer step over ``params`` trainable parameters in ``tensors``
-    tensors, sharded ``shard`` ways (module docstring for the three forms).
+    tensors, sharded ``shard`` ways (module docstring for the three forms). ``fused_bytes``:
+    bytes per parameter of the fused step (default: mixed precision's
+    ``OPTIMIZER_STEP_BYTES_PER_PARAM``).
 
     Raises:
         InputError / UnsupportedError: as :func:`check_impl`.
     """
     check_impl(impl, optimizer)
     if impl == "fused":
-        opt_bytes = OPTIMIZER_STEP_BYTES_PER_PARAM[optimizer]
+        opt_bytes = (OPTIMIZER_STEP_BYTES_PER_PARAM[optimizer] if fused_bytes is None
+                     else fused_bytes)
         op = memory("optimizer_step", params * opt_bytes * 0.6 / shard,
                     params * opt_bytes * 0.4 / shard, layer=False)
         return OptimizerStep(time_ops(dev, [op], dev.eff.launch_s))

@@ -19,19 +19,21 @@ from rigwise.model.roofline import Device, op_seconds, op_time
 
 @dataclass(frozen=True, slots=True)
 class TimeShares:
-    """Where the time of a step goes, in seconds."""
+    """Where the time of a step goes, in seconds; ``host_s``: transfers between host and
+    GPU memory that the GPU waits for (paged optimizer states)."""
 
     compute_s: float
     memory_s: float
     launch_s: float
     communication_s: float = 0.0
     bubble_s: float = 0.0
+    host_s: float = 0.0
 
     @property
     def total_s(self) -> float:
         """Sum of the shares."""
         return (self.compute_s + self.memory_s + self.launch_s + self.communication_s
-                + self.bubble_s)
+                + self.bubble_s + self.host_s)
 
 
 def require_positive(name: str, value: int) -> None:
@@ -124,7 +126,7 @@ def bottleneck(shares: TimeShares, fits: bool) -> str:
         return "memory capacity"
     parts = {"compute": shares.compute_s, "memory bandwidth": shares.memory_s,
              "kernel launch overhead": shares.launch_s, "communication": shares.communication_s,
-             "pipeline bubble": shares.bubble_s}
+             "pipeline bubble": shares.bubble_s, "host transfers": shares.host_s}
     return max(parts, key=lambda k: parts[k])
 
 

@@ -23,7 +23,12 @@ def _round(x: float | None, digits: int = 6) -> float | None:
 
 def memory_json(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> dict[str, Any]:
     """``memory`` object: total per GPU (with its range where validated), its breakdown and
-    the capacity, in bytes."""
+    the capacity, in bytes; with a paged optimizer, ``paged`` gives its states (CUDA managed
+    memory, not in the total), the part that stays on the GPU and the part in host memory."""
+    paged = {} if not m.paged_bytes else {"paged": {
+        "optimizer_bytes": _round(m.paged_bytes),
+        "resident_bytes": _round(m.paged_resident_bytes),
+        "host_bytes": _round(m.paged_host_bytes)}}
     return {
         "per_gpu_bytes": _round(m.per_gpu_bytes),
         **_range("per_gpu_bytes", rng),
@@ -36,6 +41,7 @@ def memory_json(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> d
             "kv_cache_bytes": _round(m.kv_cache_bytes),
             "overhead_bytes": _round(m.overhead_bytes),
         },
+        **paged,
     }
 
 
@@ -46,6 +52,7 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
         "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "task": c.task,
         "precision": c.precision, "batch_size": c.batch_size, "seq_len": e.seq_len,
         "optimizer": c.optimizer, "checkpointing": e.checkpointing,
+        "master_weights": c.master_weights, "optimizer_in_backward": c.optimizer_in_backward,
         "parallelism": e.parallelism,
         "fits": e.fits, "memory": memory_json(e.memory, e.per_gpu_bytes_range()),
         "step_time_s": _round(e.step_time_s),
@@ -55,7 +62,9 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
         "time_breakdown_s": {"compute": _round(e.shares.compute_s),
                              "memory": _round(e.shares.memory_s),
                              "launch": _round(e.shares.launch_s),
-                             "communication": _round(e.shares.communication_s)},
+                             "communication": _round(e.shares.communication_s),
+                             **({"host_transfer": _round(e.shares.host_s)}
+                                if e.memory.paged_bytes else {})},
         "assumptions": list(e.assumptions),
         "interval": _interval_json(e.basis, e.interval),
         **_loader_json(e),

@@ -56,6 +56,11 @@ def memory_table(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> 
     t.add_row("[bold]total[/bold]",
               f"[bold]{format_bytes(m.per_gpu_bytes)}[/bold]{_span(rng, format_bytes)} of "
               f"{format_bytes(m.capacity_bytes)} — {verdict}")
+    if m.paged_bytes:
+        t.add_row("[dim]paged optimizer states[/dim]",
+                  f"[dim]{format_bytes(m.paged_bytes)} in CUDA managed memory, not in the "
+                  f"total: {format_bytes(m.paged_resident_bytes)} on the GPU, "
+                  f"{format_bytes(m.paged_host_bytes)} in host memory[/dim]")
     return t
 
 
@@ -65,7 +70,10 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
     head = Text.from_markup(
         f"[bold]{c.task}[/bold] {model_name} on {e.gpus} x {gpu_name} — {c.precision}, "
         f"batch {c.batch_size}/GPU" + (f", seq {e.seq_len}" if e.seq_len else "")
-        + (", activation checkpointing" if e.checkpointing else "") + f" ({e.parallelism})")
+        + (", activation checkpointing" if e.checkpointing else "")
+        + ("" if c.master_weights else ", no master weights")
+        + (", optimizer in backward" if c.optimizer_in_backward else "")
+        + f" ({e.parallelism})")
     t = Table(show_header=False)
     t.add_column("")
     t.add_column("", justify="right")
@@ -97,7 +105,8 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
     s = e.shares
     t.add_row("time split", f"compute {s.compute_s / s.total_s:.0%}, memory-bound "
               f"{s.memory_s / s.total_s:.0%}, launch {s.launch_s / s.total_s:.0%}"
-              + (f", comm {s.communication_s / s.total_s:.0%}" if s.communication_s else ""))
+              + (f", comm {s.communication_s / s.total_s:.0%}" if s.communication_s else "")
+              + (f", host transfers {s.host_s / s.total_s:.0%}" if s.host_s else ""))
     notes = Text("assumptions: " + "; ".join(e.assumptions) + "\n"
                  + _basis_note(e.basis, e.interval, e.memory_interval), style="dim")
     return Group(head, t, memory_table(e.memory, e.per_gpu_bytes_range()), notes)

@@ -48,6 +48,10 @@ class Row(BaseModel):
     ``optimizer_impl``: how the row's code ran the optimizer step (``fused`` one kernel,
     ``foreach``, or a per-tensor loop: ``for-loop``, ``transformers``, ``bertadam``; see
     :mod:`rigwise.model.optstep`).
+    ``master_weights`` false: pure 16-bit training (no fp32 master copy);
+    ``optimizer_in_backward``: each parameter stepped in backward (no gradient buffer);
+    optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
+    (:mod:`rigwise.model.model_states`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,7 +67,7 @@ class Row(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)
     global_batch: int | None = Field(default=None, ge=1)
     seq_len: int | None = Field(default=None, ge=1)
-    optimizer: Literal["adamw", "adamw8bit", "sgd"] = "adamw"
+    optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
     checkpointing: bool | None = None
     lora_rank: int = Field(default=16, ge=1)
     chunked_loss: bool = False
@@ -74,6 +78,8 @@ class Row(BaseModel):
     lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     optimizer_impl: Literal["fused", "foreach", "for-loop", "transformers", "bertadam"] = "fused"
+    master_weights: bool = True
+    optimizer_in_backward: bool = False
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

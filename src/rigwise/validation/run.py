@@ -88,7 +88,9 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        memory_format=row.memory_format,
                        fused_attention=row.fused_attention, autocast=row.autocast,
                        lora_targets=row.lora_targets, lora_dropout=row.lora_dropout,
-                       optimizer_impl=row.optimizer_impl)
+                       optimizer_impl=row.optimizer_impl,
+                       master_weights=row.master_weights,
+                       optimizer_in_backward=row.optimizer_in_backward)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
@@ -101,6 +103,8 @@ def _train_value(row: Row, gpus: int | None = None) -> float:
         total = est.memory.per_gpu_bytes
         if row.memory_kind == "allocated":  # the CUDA context is not an allocation
             total -= overheads().cuda_context_bytes
+        elif row.memory_kind == "used":  # the device holds the resident paged states too
+            total += est.memory.paged_resident_bytes
         return total / UNIT_SCALE[row.unit]
     if row.unit == "step_time_s":
         return est.step_time_s
