@@ -155,3 +155,23 @@ def test_cli_optimizer_impl_json_and_bad_value() -> None:
     bad = _cli(*base, "--optimizer-impl", "loop")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "optimizer implementation" in bad.stderr
+
+
+def test_gradient_accumulation_steps_the_optimizer_once_per_k_micro_batches() -> None:
+    """k micro-batches then one optimizer step: step time = k x micro-step + optimizer, so
+    the per-sample cost of a slow (per-tensor loop) optimizer shrinks k-fold."""
+    from rigwise.workload.models import get_model
+
+    model, gpu = get_model("bert-large"), catalog().gpu("nvidia-v100-sxm2-16gb")
+    base = TrainConfig(task="finetune", precision="fp16", batch_size=1, seq_len=512,
+                       optimizer_impl="transformers")
+    one = estimate_train(model, gpu, base)
+    four = estimate_train(model, gpu, replace(base, grad_accum=4))
+    fused = estimate_train(model, gpu, replace(base, optimizer_impl="fused"))
+    fused4 = estimate_train(model, gpu, replace(base, optimizer_impl="fused", grad_accum=4))
+    opt = one.step_time_s - (fused4.step_time_s - fused.step_time_s) / 3  # loop step alone
+    micro = one.step_time_s - opt
+    assert four.step_time_s == pytest.approx(4 * micro + opt, rel=1e-6)
+    assert four.samples_per_s == pytest.approx(4 / four.step_time_s)
+    assert four.samples_per_s > one.samples_per_s
+    assert four.mfu > one.mfu

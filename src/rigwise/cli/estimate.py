@@ -49,6 +49,8 @@ def train(
              "(DeepLearningExamples); loops cost CPU time per tensor")] = "fused",
     checkpointing: Annotated[bool | None, typer.Option(
         "--checkpointing/--no-checkpointing", help="activation checkpointing")] = None,
+    grad_accum: Annotated[int, typer.Option(
+        help="gradient accumulation: micro-batches per optimizer step")] = 1,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (lora, qlora)")] = 16,
     lora_targets: Annotated[str | None, typer.Option(
         help="LoRA adapters on every linear layer (all) or on query and value only (qv); "
@@ -101,7 +103,7 @@ def train(
                       autocast=autocast, lora_targets=lora_targets,
                       lora_dropout=lora_dropout, optimizer_impl=optimizer_impl,
                       master_weights=master_weights,
-                      optimizer_in_backward=optimizer_in_backward)
+                      optimizer_in_backward=optimizer_in_backward, grad_accum=grad_accum)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

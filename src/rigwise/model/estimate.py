@@ -115,7 +115,10 @@ class TrainConfig:
     PyTorch optimizer states, no fp32 copy; torchtune ``dtype: bf16``); ``optimizer_in_backward``:
     each parameter is stepped as its gradient is ready and the gradient freed (torchtune
     ``optimizer_in_bwd``); optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
-    (:mod:`rigwise.model.model_states`)."""
+    (:mod:`rigwise.model.model_states`). ``grad_accum``: micro-batches of ``batch_size``
+    whose gradients are summed before each optimizer step (gradient accumulation): a step
+    is ``grad_accum`` forward/backward passes and one optimizer step, and the gradient
+    all-reduce of data parallelism runs once per step (DDP ``no_sync``)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -135,6 +138,7 @@ class TrainConfig:
     lora_targets: str | None = None
     lora_dropout: float = 0.0
     optimizer_impl: str = "fused"
+    grad_accum: int = 1
     master_weights: bool = True
     optimizer_in_backward: bool = False
 
@@ -227,8 +231,12 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         UnsupportedError: a precision the device does not support.
     """
     for name, value in (("batch size", cfg.batch_size), ("GPU count", cfg.gpus),
-                        ("LoRA rank", cfg.lora_rank)):
+                        ("LoRA rank", cfg.lora_rank),
+                        ("gradient accumulation steps", cfg.grad_accum)):
         require_positive(name, value)
+    if cfg.grad_accum > 1 and cfg.gpus > 1 and cfg.task not in ("lora", "qlora"):
+        raise UnsupportedError("gradient accumulation is modelled on one GPU (and LoRA data "
+                               "parallelism); multi-GPU plans step every micro-batch")
     if cfg.task not in TRAIN_TASKS:
         raise InputError(f"unknown training task {cfg.task!r}; choose one of {TRAIN_TASKS}")
     nchw_transposes(cfg.memory_format, False, 0.0)  # rejects an unknown memory format
@@ -437,16 +445,19 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     opt = _optimizer_step(model, cfg, dev, trainable, shard, opt_bytes)
     fwd_times = op_times(dev, fwd)
     bwd_shares, bwd_flop = backward_shares(dev, fwd, eff.launch_s)
-    parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares, opt.shares]
+    parts = [sum_shares(fwd_times, eff.launch_s), bwd_shares]
     if ckpt:  # the layers' forward runs again before their backward
         parts.append(sum_shares(fwd_times, eff.launch_s, layer_only=True))
-    shares = add_shares(*parts)
+    k = cfg.grad_accum  # micro-batches per optimizer step
+    micro = add_shares(*parts)
+    shares = add_shares(TimeShares(micro.compute_s * k, micro.memory_s * k, micro.launch_s * k),
+                        opt.shares)
     backward_s = bwd_shares.compute_s + bwd_shares.memory_s
     comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
     shares = replace(shares, communication_s=comm, host_s=paged_s)
     step = shares.total_s
-    model_flop = sum(op.flop * op.count for op in fwd) + bwd_flop
-    samples = cfg.batch_size * cfg.gpus / step
+    model_flop = (sum(op.flop * op.count for op in fwd) + bwd_flop) * k
+    samples = cfg.batch_size * k * cfg.gpus / step
     mfu = model_flop / (step * dev.matmul_flop_per_s)
     basis = basis_of(gpu)
     gemm_eff = eff.gemm_tensor if dev.tensor_cores else eff.gemm_simt

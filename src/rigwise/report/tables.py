@@ -69,7 +69,9 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
     c = e.config
     head = Text.from_markup(
         f"[bold]{c.task}[/bold] {model_name} on {e.gpus} x {gpu_name} — {c.precision}, "
-        f"batch {c.batch_size}/GPU" + (f", seq {e.seq_len}" if e.seq_len else "")
+        f"batch {c.batch_size}/GPU" + (f" x {c.grad_accum} accumulated" if c.grad_accum > 1
+                                       else "")
+        + (f", seq {e.seq_len}" if e.seq_len else "")
         + (", activation checkpointing" if e.checkpointing else "")
         + ("" if c.master_weights else ", no master weights")
         + (", optimizer in backward" if c.optimizer_in_backward else "")

@@ -45,6 +45,7 @@ class Row(BaseModel):
     ``infer_serve`` rows are aggregate output tokens/s of many requests served at once with
     ``concurrency`` sequences in flight (unset: maximum load, as many as the engine admits);
     ``kv_bytes``: bytes per KV-cache element (1 for an fp8 cache).
+    ``grad_accum``: micro-batches of ``batch_size`` per optimizer step.
     ``optimizer_impl``: how the row's code ran the optimizer step (``fused`` one kernel,
     ``foreach``, or a per-tensor loop: ``for-loop``, ``transformers``, ``bertadam``; see
     :mod:`rigwise.model.optstep`).
@@ -78,6 +79,7 @@ class Row(BaseModel):
     lora_targets: Literal["all", "qv"] | None = None
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     optimizer_impl: Literal["fused", "foreach", "for-loop", "transformers", "bertadam"] = "fused"
+    grad_accum: int = Field(default=1, ge=1)
     master_weights: bool = True
     optimizer_in_backward: bool = False
     weights: str | None = None

@@ -88,7 +88,7 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        memory_format=row.memory_format,
                        fused_attention=row.fused_attention, autocast=row.autocast,
                        lora_targets=row.lora_targets, lora_dropout=row.lora_dropout,
-                       optimizer_impl=row.optimizer_impl,
+                       optimizer_impl=row.optimizer_impl, grad_accum=row.grad_accum,
                        master_weights=row.master_weights,
                        optimizer_in_backward=row.optimizer_in_backward)
 
