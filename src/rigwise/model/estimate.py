@@ -38,6 +38,7 @@ from rigwise.model.memory import (
     weights_bytes_train,
 )
 from rigwise.model.model_states import (
+    PAGED_OPTIMIZERS,
     StateSetup,
     TensorSizes,
     check_options,
@@ -289,10 +290,18 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        else NF4_BITS_NO_DOUBLE_QUANT,
                        states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
                                                         lora) if peft
-                                      else transformer_tensors(shape)))
+                                      else transformer_tensors(shape))
+                       if _custom_states(cfg) else None)
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
+
+
+def _custom_states(cfg: TrainConfig) -> bool:
+    """Whether ``cfg`` keeps its model states other than mixed precision's default (the
+    tensor sizes those terms need are then counted; the default skips that work)."""
+    return (not cfg.master_weights or cfg.optimizer_in_backward
+            or cfg.optimizer in PAGED_OPTIMIZERS)
 
 
 def _states(cfg: TrainConfig, tensors: TensorSizes) -> StateSetup:
@@ -449,12 +458,11 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
     if ckpt:  # the layers' forward runs again before their backward
         parts.append(sum_shares(fwd_times, eff.launch_s, layer_only=True))
     k = cfg.grad_accum  # micro-batches per optimizer step
-    micro = add_shares(*parts)
-    shares = add_shares(TimeShares(micro.compute_s * k, micro.memory_s * k, micro.launch_s * k),
-                        opt.shares)
+    micro, o = add_shares(*parts), opt.shares
     backward_s = bwd_shares.compute_s + bwd_shares.memory_s
     comm = _grad_comm_s(gpu, cfg, trainable, shard, backward_s=backward_s)
-    shares = replace(shares, communication_s=comm, host_s=paged_s)
+    shares = TimeShares(micro.compute_s * k + o.compute_s, micro.memory_s * k + o.memory_s,
+                        micro.launch_s * k + o.launch_s, comm, host_s=paged_s)
     step = shares.total_s
     model_flop = (sum(op.flop * op.count for op in fwd) + bwd_flop) * k
     samples = cfg.batch_size * k * cfg.gpus / step
@@ -541,7 +549,7 @@ def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
                        checkpointing=False, layer_input_bytes=0.0, n_layers=1,
                        capacity_bytes=gpu.memory_bytes,
-                       states=_states(cfg, cnn_tensors(shape)))
+                       states=_states(cfg, cnn_tensors(shape)) if _custom_states(cfg) else None)
     parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
     return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
                           None, False, 1, parallelism, tokens=False)
