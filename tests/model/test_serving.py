@@ -163,3 +163,15 @@ def test_advise_serve_ranks_by_serving_throughput_and_drops_unsupported_engines(
         weights="fp8", prompt_tokens=1000, output_tokens=1000, engine="tensorrt-llm",
         gpus=best.gpus))
     assert best.throughput > 10 * single.decode_tokens_per_s
+
+
+def test_html_view_shows_the_serving_figures_only_when_asked() -> None:
+    from rigwise.report.jsonout import infer_json
+    from rigwise.report.views import infer_view
+
+    model, gpu = get_model("llama-3.1-8b"), catalog().gpu("nvidia-h100-sxm5-80gb")
+    served = infer_view(infer_json(estimate_infer(model, gpu, InferConfig(serve=True))))
+    plain = infer_view(infer_json(estimate_infer(model, gpu, InferConfig())))
+    labels = {f["label"] for f in served["figures"]}
+    assert {"serving output tokens/s", "sequences in flight"} <= labels
+    assert not any(f["label"].startswith("serving") for f in plain["figures"])

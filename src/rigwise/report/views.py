@@ -317,6 +317,13 @@ def infer_view(e: Mapping[str, Any]) -> dict[str, Any]:
         figure(e, "prefill.time_s", "prefill time", format_duration),
         figure(e, "memory.per_gpu_bytes", "memory per GPU", gib),
         {"label": "bottleneck (decode)", "value": e.get("bottleneck", "-"), "range": None},
+        figure(e, "serving.output_tokens_per_s", "serving output tokens/s", _plain_rate),
+        figure(e, "serving.concurrency", "sequences in flight", lambda v: f"{v:.0f}"),
+        figure(e, "serving.limited_by", "concurrency limited by", str),
+        figure(e, "serving.time_per_output_token_s", "serving time per output token",
+               format_duration),
+        figure(e, "serving.request_latency_s", "request latency (no queueing)",
+               format_duration),
     ])
     return {"kind": "estimate-infer",
             "title": f"inference of {_model_name(e.get('model'))} on {e['gpus']} x "
