@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
@@ -28,7 +28,7 @@ from rigwise.model.efficiency import (
     efficiency_of,
     overheads,
 )
-from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed, loader_limit
+from rigwise.model.loader import loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
     OPTIMIZER_BYTES_PER_PARAM,
@@ -38,7 +38,6 @@ from rigwise.model.memory import (
     weights_bytes_train,
 )
 from rigwise.model.model_states import (
-    PAGED_OPTIMIZERS,
     StateSetup,
     TensorSizes,
     check_options,
@@ -47,6 +46,7 @@ from rigwise.model.model_states import (
     paged_step,
     step_bytes_per_param,
     transformer_tensors,
+    uses_states,
 )
 from rigwise.model.ops import (
     LORA_TARGETS,
@@ -80,135 +80,13 @@ from rigwise.model.step import (
     require_positive,
     sum_shares,
 )
-from rigwise.validation.intervals import Interval, lookup
+from rigwise.model.train_config import TRAIN_TASKS as TRAIN_TASKS
+from rigwise.model.train_config import TrainConfig as TrainConfig
+from rigwise.model.train_config import TrainEstimate as TrainEstimate
+from rigwise.model.train_config import lora_targets as lora_targets
+from rigwise.validation.intervals import lookup
 from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
-
-TRAIN_TASKS = ("train", "finetune", "lora", "qlora")
-
-
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    """A training setup. ``batch_size`` is per GPU; ``seq_len`` None takes the model's
-    default. ``checkpointing`` None lets the task decide (on for QLoRA, as its paper does).
-    ``chunked_loss``: the loss upcasts the logits to fp32 one of ``LOSS_CHUNKS`` token chunks
-    at a time (torchtune's ``CEWithChunkedOutputLoss``). ``nf4_double_quant``: QLoRA base
-    weights with double-quantised block constants (4.127 bits) or fp32 ones (4.5 bits).
-    ``memory_format``: CNN activations in ``channels_last`` (NHWC, what tuned recipes use) or
-    PyTorch's default ``nchw``, which costs layout transposes on tensor cores
-    (:func:`rigwise.model.ops.nchw_transposes`). ``data_loader`` and ``cpu_cores``: image
-    models train no faster than the CPU loader supplies images (:mod:`rigwise.model.loader`;
-    ``none`` sets no limit). ``fused_attention``: FlashAttention / memory-efficient SDPA, or
-    attention as two batched GEMMs with the score tensors in memory (eager Hugging Face BERT
-    before SDPA, DeepLearningExamples BERT). Encoder models pre-train (``train``) with a
-    masked-LM head on 15 % of the tokens and fine-tune with a small task head. ``autocast``:
-    fp16/bf16 through ``torch.autocast`` over an fp32 model (Hugging Face Trainer ``fp16=True``),
-    whose norms and residual stream stay fp32 (:func:`rigwise.model.ops.transformer_layer`);
-    the default is a 16-bit model with fp32 master weights (Megatron-LM, FSDP, torchtune).
-    ``lora_targets``: adapters on every linear layer (``all``) or on the query and value
-    projections only (``qv``); None takes each task's common default (:func:`lora_targets`);
-    ``lora_dropout`` > 0 (LitGPT's 0.05) keeps the dropped-out adapter input and its mask for
-    backward. ``optimizer_impl``: how the optimizer step runs, one fused kernel (``fused``),
-    multi-tensor ops (``foreach``) or a Python loop over the parameter tensors (``for-loop``,
-    ``transformers``, ``bertadam``) whose CPU cost per eager op the GPU waits on
-    (:mod:`rigwise.model.optstep`).
-    ``master_weights`` False: pure 16-bit training (bf16/fp16 weights, gradients and
-    PyTorch optimizer states, no fp32 copy; torchtune ``dtype: bf16``); ``optimizer_in_backward``:
-    each parameter is stepped as its gradient is ready and the gradient freed (torchtune
-    ``optimizer_in_bwd``); optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
-    (:mod:`rigwise.model.model_states`). ``grad_accum``: micro-batches of ``batch_size``
-    whose gradients are summed before each optimizer step (gradient accumulation): a step
-    is ``grad_accum`` forward/backward passes and one optimizer step, and the gradient
-    all-reduce of data parallelism runs once per step (DDP ``no_sync``)."""
-
-    task: str = "train"
-    precision: str = "bf16"
-    batch_size: int = 8
-    seq_len: int | None = None
-    optimizer: str = "adamw"
-    checkpointing: bool | None = None
-    lora_rank: int = 16
-    gpus: int = 1
-    chunked_loss: bool = False
-    nf4_double_quant: bool = True
-    memory_format: str = "channels_last"
-    data_loader: str = "none"
-    cpu_cores: int | None = None
-    fused_attention: bool = True
-    autocast: bool = False
-    lora_targets: str | None = None
-    lora_dropout: float = 0.0
-    optimizer_impl: str = "fused"
-    grad_accum: int = 1
-    master_weights: bool = True
-    optimizer_in_backward: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TrainEstimate:
-    """Result of :func:`estimate_train`. Rates are for all GPUs together."""
-
-    model: str
-    gpu: str
-    gpus: int
-    config: TrainConfig
-    seq_len: int | None
-    fits: bool
-    memory: MemoryBreakdown
-    step_time_s: float
-    samples_per_s: float
-    tokens_per_s: float | None
-    mfu: float
-    model_flop_per_step: float
-    bottleneck: str
-    shares: TimeShares
-    parallelism: str
-    checkpointing: bool
-    assumptions: tuple[str, ...] = field(default=())
-    basis: str = "blind"
-    interval: Interval | None = None
-    memory_interval: Interval | None = None
-    gpu_samples_per_s: float | None = None
-    loader_limit_samples_per_s: float | None = None
-    optimizer_host_s: float | None = None
-
-    @property
-    def cores_to_feed(self) -> dict[str, float] | None:
-        """CPU cores each CPU data loader needs to keep up with the GPUs (image models only;
-        :func:`rigwise.model.loader.cores_to_feed`), else None."""
-        if self.gpu_samples_per_s is None:
-            return None
-        return {name: cores_to_feed(self.gpu_samples_per_s, name)
-                for name in LOADERS if name != "none"}
-
-    def samples_per_s_range(self) -> tuple[float, float] | None:
-        """(low, high) samples/s from the validation residuals, or None without them. When the
-        CPU data loader is the limit, the GPUs' range is capped by the loader's: its highest
-        sourced per-core rate is 1.2x the one used (:data:`LOADER_HIGH`)."""
-        if self.interval is None:
-            return None
-        limit = self.loader_limit_samples_per_s
-        if limit is None or self.gpu_samples_per_s is None or limit >= self.gpu_samples_per_s:
-            return self.interval.bounds(self.samples_per_s)
-        lo, hi = self.interval.bounds(self.gpu_samples_per_s)
-        return min(lo, limit), min(hi, limit * LOADER_HIGH)
-
-    def per_gpu_bytes_range(self) -> tuple[float, float] | None:
-        """(low, high) memory per GPU in bytes from the validation residuals, or None."""
-        if self.memory_interval is None:
-            return None
-        return self.memory_interval.bounds(self.memory.per_gpu_bytes)
-
-
-def lora_targets(cfg: TrainConfig) -> str:
-    """The linear layers a LoRA/QLoRA setup adapts: the configured ones, else ``qv`` for LoRA
-    (query and value: Hu et al. 2021 §7.1, PEFT's default ``target_modules`` for Llama, LitGPT's
-    ``finetune_lora`` and torchtune's Llama 3.1 LoRA configs) and ``all`` for QLoRA (Dettmers et
-    al. 2023 §4: adapters on every linear layer are needed to match 16-bit fine-tuning;
-    torchtune's QLoRA configs)."""
-    if cfg.lora_targets is not None:
-        return cfg.lora_targets
-    return "all" if cfg.task == "qlora" else "qv"
 
 
 def _lora_params(s: TransformerShape, rank: int, targets: str = "all") -> int:
@@ -291,17 +169,16 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
                                                         lora) if peft
                                       else transformer_tensors(shape))
-                       if _custom_states(cfg) else None)
+                       if _uses_states(cfg) else None)
     trainable = lora if peft else pc.total
     return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
                           parallelism, tokens=model.is_language_model)
 
 
-def _custom_states(cfg: TrainConfig) -> bool:
-    """Whether ``cfg`` keeps its model states other than mixed precision's default (the
-    tensor sizes those terms need are then counted; the default skips that work)."""
-    return (not cfg.master_weights or cfg.optimizer_in_backward
-            or cfg.optimizer in PAGED_OPTIMIZERS)
+def _uses_states(cfg: TrainConfig) -> bool:
+    """Whether ``cfg`` departs from mixed precision's model states (only then are the tensor
+    sizes those terms need counted)."""
+    return uses_states(cfg.master_weights, cfg.optimizer_in_backward, cfg.optimizer)
 
 
 def _states(cfg: TrainConfig, tensors: TensorSizes) -> StateSetup:
@@ -549,7 +426,7 @@ def _train_cnn(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device,
                        params=params, linear_params=params, lora_params=0.0, forward=fwd,
                        checkpointing=False, layer_input_bytes=0.0, n_layers=1,
                        capacity_bytes=gpu.memory_bytes,
-                       states=_states(cfg, cnn_tensors(shape)) if _custom_states(cfg) else None)
+                       states=_states(cfg, cnn_tensors(shape)) if _uses_states(cfg) else None)
     parallelism = "single GPU" if cfg.gpus == 1 else f"data parallel x{cfg.gpus} (DDP)"
     return _compose_train(model, gpu, replace(cfg, checkpointing=False), dev, fwd, mem, params,
                           None, False, 1, parallelism, tokens=False)

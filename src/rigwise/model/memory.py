@@ -30,7 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rigwise.model.efficiency import overheads
-from rigwise.model.model_states import PAGED_OPTIMIZERS, StateSetup, state_bytes_per_param
+from rigwise.model.model_states import (
+    PAGED_OPTIMIZERS,
+    StateSetup,
+    state_bytes_per_param,
+    uses_states,
+)
 from rigwise.model.ops import Op
 from rigwise.model.precision import NF4_BITS_PER_WEIGHT
 
@@ -149,7 +154,8 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
     grads = trainable * 4.0
     opt = trainable * OPTIMIZER_BYTES_PER_PARAM[optimizer]
     paged = 0.0
-    if states is not None and (not states.default or optimizer in PAGED_OPTIMIZERS):
+    if states is not None and uses_states(states.master_weights, states.in_backward,
+                                          optimizer):
         weights, grads, opt, paged = _model_states(
             task, optimizer, states, weights, trainable, params if task in ("train", "finetune")
             else lora_params)

@@ -88,11 +88,6 @@ class StateSetup:
     chunked_loss: bool = False
     tensors: TensorSizes | None = None
 
-    @property
-    def default(self) -> bool:
-        """True for the mixed-precision setup with a full gradient buffer."""
-        return self.master_weights and not self.in_backward
-
 
 def check_options(*, master_weights: bool, in_backward: bool, optimizer: str, precision: str,
                   autocast: bool, gpus: int, traced: bool = False) -> None:
