@@ -24,10 +24,9 @@ def test_bandwidth_bound_decode_on_apple_runs_at_the_scaled_engine_efficiency() 
     the nominal bandwidth x engine efficiency x device factor over the bytes per token."""
     gpu = catalog().gpu("apple-m2-ultra")
     cfg = InferConfig(weights="f16", batch_size=1, prompt_tokens=1, output_tokens=2,
-                      engine="llama.cpp")
+                      engine="mlc")
     e = estimate_infer(get_model("llama-2-7b"), gpu, cfg)
     weights = e.memory.weights_bytes
-    bound = gpu.memory_bandwidth_bytes_per_s * 0.75 * device_memory_factor(
+    bound = gpu.memory_bandwidth_bytes_per_s * 0.80 * device_memory_factor(
         efficiency_of(gpu)) / weights
     assert e.decode_tokens_per_s == pytest.approx(bound, rel=0.08)
-    assert e.decode_tokens_per_s < bound

@@ -43,8 +43,9 @@ def advise(
     prompt_tokens: Annotated[int, typer.Option(help="inference prompt tokens")] = 512,
     output_tokens: Annotated[int, typer.Option(help="inference output tokens")] = 256,
     engine: Annotated[str, typer.Option(
-        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp, vllm, "
-        "mlc, exllamav2 or tensorrt-llm")
+        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp "
+        "(current builds; llama.cpp-before-graphs: CUDA builds before May 2024), vllm, mlc, "
+        "exllamav2 or tensorrt-llm")
     ] = "generic",
     tokens: Annotated[float | None, typer.Option(help="target: tokens to process")] = None,
     samples: Annotated[float | None, typer.Option(help="target: samples to process")] = None,

@@ -125,8 +125,9 @@ def infer(
     prompt_tokens: Annotated[int, typer.Option(help="prompt length (tokens)")] = 512,
     output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
     engine: Annotated[str, typer.Option(
-        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp, vllm, "
-        "mlc, exllamav2 or tensorrt-llm")
+        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp "
+        "(current builds; llama.cpp-before-graphs: CUDA builds before May 2024), vllm, mlc, "
+        "exllamav2 or tensorrt-llm")
     ] = "generic",
     gpus: GpusOpt = 1,
     kv_cache: Annotated[str, typer.Option(

@@ -55,12 +55,19 @@ class EngineEfficiency:
     when ``kv_of_total`` (vLLM's ``gpu_memory_utilization``); ``max_batch`` caps the sequences
     in flight (``max_batch_large`` on GPUs with at least 70 GiB, where the engine raises it);
     ``prefill_tokens`` is the token budget of one batched prefill (``max_num_tokens``);
-    ``nvidia_only``: the engine runs on NVIDIA GPUs only."""
+    ``nvidia_only``: the engine runs on NVIDIA GPUs only. ``of_nominal``: ``memory`` was
+    fitted for this engine on this vendor's devices (``[engine.<name>.<vendor>]``), so it is
+    already a fraction of the nominal bandwidth and the device family's factor
+    (:func:`device_memory_factor`) is not applied again. ``host_issued``: the host launches
+    every kernel (no graph replay), so ``launch_s`` is an issue time a longer kernel hides
+    (:func:`rigwise.model.step.issue_bound_shares`) rather than a gap added per kernel."""
 
     name: str
     memory: float
     launch_s: float
     prefill_dequant: bool = False
+    of_nominal: bool = False
+    host_issued: bool = False
     kv_memory: float = 0.9
     kv_of_total: bool = False
     max_batch: int = 0
@@ -227,14 +234,23 @@ def engines() -> tuple[str, ...]:
 
 
 @functools.cache
-def engine_efficiency(name: str) -> EngineEfficiency:
-    """Efficiency of one inference engine. Raises KeyError for an unknown engine."""
+def engine_efficiency(name: str, vendor: str = "") -> EngineEfficiency:
+    """Efficiency of one inference engine on ``vendor``'s GPUs: the engine's values, then
+    those of ``[engine.<name>.<vendor>]`` where the engine runs another backend there
+    (llama.cpp: Metal on Apple, HIP on AMD). Raises KeyError for an unknown engine."""
     table = _raw()["engine"]
     assert isinstance(table, dict)
-    v = _values(table[name])
+    entry = table[name]
+    assert isinstance(entry, dict)
+    v = _values({k: x for k, x in entry.items() if isinstance(x, dict) and "value" in x})
+    backend = entry.get(vendor) if vendor else None
+    if isinstance(backend, dict):
+        v |= _values(backend)
     serving = _values(_raw()["serving"]) | v
     return EngineEfficiency(name=name, memory=float(v["memory"]), launch_s=float(v["launch_s"]),
                             prefill_dequant=bool(v.get("prefill_dequant", 0)),
+                            of_nominal=isinstance(backend, dict) and "memory" in backend,
+                            host_issued=bool(v.get("host_issued", 0)),
                             kv_memory=float(serving["kv_memory"]),
                             kv_of_total=bool(serving.get("kv_of_total", 0)),
                             max_batch=int(serving["max_batch"]),

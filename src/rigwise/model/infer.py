@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from rigwise.catalog.models import Gpu
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.efficiency import (
+    EngineEfficiency,
     basis_of,
     device_memory_factor,
     efficiency_of,
@@ -35,6 +36,7 @@ from rigwise.model.roofline import Device, make_device
 from rigwise.model.step import (
     TimeShares,
     bottleneck,
+    issue_bound_shares,
     link_bytes_per_s,
     require_positive,
     time_ops,
@@ -194,9 +196,10 @@ def _decoder_shape(model: Model, cfg: InferConfig) -> TransformerShape:
 def _infer_passes(shape: TransformerShape, gpu: Gpu, cfg: InferConfig,
                   fmt: WeightFormat) -> tuple[Device, dict[str, list[Op]]]:
     eff = efficiency_of(gpu)
+    eng = engine_efficiency(cfg.engine, gpu.vendor)
     dev = make_device(gpu, fmt.compute, eff,
-                      memory_efficiency=engine_efficiency(cfg.engine).memory
-                      * device_memory_factor(eff))
+                      memory_efficiency=eng.memory if eng.of_nominal
+                      else eng.memory * device_memory_factor(eff))
     mid = cfg.prompt_tokens + cfg.output_tokens // 2
     return dev, {phase: transformer_forward(shape, _infer_spec(cfg, fmt, seq, ctx))
                  for phase, seq, ctx in (("prefill", cfg.prompt_tokens, cfg.prompt_tokens),
@@ -242,7 +245,7 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     if ctx > shape.max_seq_len:
         raise InputError(f"prompt + output = {ctx} tokens exceeds {model.name}'s context "
                          f"{shape.max_seq_len}")
-    eng = engine_efficiency(cfg.engine)
+    eng = engine_efficiency(cfg.engine, gpu.vendor)
     dev, passes = _infer_passes(shape, gpu, cfg, fmt)
     n = cfg.gpus
     pc = count_params(shape)
@@ -254,9 +257,9 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
     peak_act = _prefill_activation_bytes(shape, cfg) / n
     mem = infer_memory(weights=weights, kv_cache=kv, peak_activation=peak_act,
                        capacity_bytes=gpu.memory_bytes)
-    prefill = _timed(dev, passes["prefill"], shape, gpu, n, eng.launch_s,
+    prefill = _timed(dev, passes["prefill"], shape, gpu, n, eng,
                      cfg.batch_size * cfg.prompt_tokens)
-    decode = _timed(dev, passes["decode"], shape, gpu, n, eng.launch_s, cfg.batch_size)
+    decode = _timed(dev, passes["decode"], shape, gpu, n, eng, cfg.batch_size)
     link = link_bytes_per_s(gpu)[2]
     parallelism = "single GPU" if n == 1 else f"tensor parallel x{n} over {link}"
     serving = _serving(shape, gpu, cfg, fmt, dev, weights) if cfg.serve else None
@@ -268,7 +271,9 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
         decode_time_per_token_s=decode.total_s,
         decode_tokens_per_s=cfg.batch_size / decode.total_s,
         bottleneck=bottleneck(decode, mem.fits), parallelism=parallelism,
-        assumptions=(f"engine {cfg.engine}: {eng.memory:.0%} of memory bandwidth",
+        assumptions=(f"engine {cfg.engine}: "
+                     f"{dev.memory_bytes_per_s / gpu.memory_bandwidth_bytes_per_s:.0%} of memory"
+                     f" bandwidth, {eng.launch_s * 1e6:.3g} us per kernel",
                      f"weights {fmt.name} ({fmt.bits_per_weight:g} bits), matmul in "
                      f"{fmt.compute}", "decode timed at the middle of the output"),
         basis=basis_of(gpu),
@@ -279,18 +284,25 @@ def estimate_infer(model: Model, gpu: Gpu, cfg: InferConfig) -> InferEstimate:
 
 
 def _timed(dev: Device, ops: list[Op], shape: TransformerShape, gpu: Gpu, n: int,
-           launch_s: float, tokens: int) -> TimeShares:
-    """Time of a pass on ``n`` GPUs: with tensor parallelism each GPU does 1/n of the work and
+           eng: EngineEfficiency, tokens: int) -> TimeShares:
+    """Time of a pass on ``n`` GPUs. Each kernel adds the engine's ``launch_s`` (a replayed
+    CUDA graph's gap between kernels), or, for an engine whose host issues every kernel
+    (``host_issued``), costs the longer of its GPU time and ``launch_s``
+    (:func:`issue_bound_shares`). With tensor parallelism each GPU does 1/n of the work and
     the layer outputs of ``tokens`` tokens are all-reduced twice per layer (ring all-reduce,
     ``2(n-1)/n`` of the bytes over the link plus ``2(n-1)`` latencies; Patarasuk & Yuan
     2009)."""
-    shares = time_ops(dev, ops, launch_s)
+    if eng.host_issued:
+        shares = issue_bound_shares(dev, ops, eng.launch_s, split=n)
+    else:
+        whole = time_ops(dev, ops, eng.launch_s)
+        shares = replace(whole, compute_s=whole.compute_s / n, memory_s=whole.memory_s / n)
     if n == 1:
         return shares
     bw, latency, _ = link_bytes_per_s(gpu)
     size = tokens * shape.hidden * 2.0
     comm = shape.n_layers * 2 * (2 * (n - 1) / n * size / bw + 2 * (n - 1) * latency)
-    return TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s, comm)
+    return replace(shares, communication_s=comm)
 
 
 LARGE_GPU_BYTES = 70 * 2**30
@@ -320,7 +332,7 @@ def _serving(shape: TransformerShape, gpu: Gpu, cfg: InferConfig, fmt: WeightFor
     (prefill and decode work add; Orca, Yu et al. OSDI 2022, iteration-level scheduling; vLLM,
     Kwon et al. SOSP 2023, paged KV cache; Agrawal et al. 2024, Sarathi-Serve, on prefill
     and decode sharing iterations)."""
-    eng = engine_efficiency(cfg.engine)
+    eng = engine_efficiency(cfg.engine, gpu.vendor)
     n = cfg.gpus
     p, o = cfg.prompt_tokens, cfg.output_tokens
     per_seq = kv_cache_bytes(n_layers=shape.n_layers, n_kv_heads=shape.n_kv_heads,
@@ -348,9 +360,9 @@ def _serving(shape: TransformerShape, gpu: Gpu, cfg: InferConfig, fmt: WeightFor
         shape, _infer_spec(replace(cfg, batch_size=prefill_batch), fmt, p, p))
     decode_ops = transformer_forward(
         shape, _infer_spec(replace(cfg, batch_size=conc), fmt, 1, mid))
-    t_p = _timed(dev, prefill_ops, shape, gpu, n, eng.launch_s,
+    t_p = _timed(dev, prefill_ops, shape, gpu, n, eng,
                  prefill_batch * p).total_s / prefill_batch
-    t_d = _timed(dev, decode_ops, shape, gpu, n, eng.launch_s, conc).total_s
+    t_d = _timed(dev, decode_ops, shape, gpu, n, eng, conc).total_s
     cycle = conc * t_p + o * t_d  # time to finish ``conc`` requests
     return ServingEstimate(
         concurrency=conc, limited_by=why, kv_sequences=fit, kv_cache_bytes=conc * per_seq,

@@ -47,6 +47,27 @@ def time_ops(dev: Device, ops: list[Op], launch_s: float) -> TimeShares:
     return sum_shares(op_times(dev, ops), launch_s)
 
 
+def issue_bound_shares(dev: Device, ops: list[Op], issue_s: float,
+                       split: int = 1) -> TimeShares:
+    """Time shares of ``ops`` when the host issues kernels asynchronously, one every
+    ``issue_s`` seconds: a kernel shorter than that leaves the GPU waiting for the next
+    launch, a longer one hides it. Each kernel costs ``max(t_gpu, issue_s)``; the launch
+    share is ``sum(count * max(0, issue_s - t_gpu))`` (the CPU-bound regime of small
+    kernels; NVIDIA, "Getting Started with CUDA Graphs", 2019, on launch overhead).
+    ``split``: each GPU of a tensor-parallel group does 1/split of every kernel's work.
+    Inference passes are timed this way (:mod:`rigwise.model.infer`)."""
+    compute = mem = idle = 0.0
+    for op in ops:
+        t, bound = op_time(dev, op)
+        t /= split
+        if bound:
+            compute += t * op.count
+        else:
+            mem += t * op.count
+        idle += max(0.0, issue_s - t) * op.count
+    return TimeShares(compute, mem, idle)
+
+
 def op_times(dev: Device, ops: list[Op]) -> list[tuple[float, float, int, bool]]:
     """Per op: (compute seconds, memory seconds, kernel count, in a layer), all instances."""
     out = []

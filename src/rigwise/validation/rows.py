@@ -34,7 +34,11 @@ class Row(BaseModel):
     ``model`` may be a ``config.json`` path relative to the rows file. ``memory_kind``:
     ``allocated`` for ``torch.cuda.max_memory_allocated`` figures (they exclude the CUDA
     context, so the model's context term is left out of the comparison), ``used`` for
-    nvidia-smi/NVML figures (context included). ``chunked_loss`` and
+    nvidia-smi/NVML figures (context included). ``context_bytes``: the CUDA context (driver,
+    kernels, library handles) the row's source measured in the same environment, with a
+    1x1 tensor on the device and nothing else; a ``used`` row is compared with that context
+    instead of the model's default (it depends on the CUDA version and on lazy module
+    loading, not on the workload). ``chunked_loss`` and
     ``nf4_double_quant``: the training setup's loss and QLoRA quantisation, as the row's
     source states them (see :class:`rigwise.model.estimate.TrainConfig`). ``memory_format``:
     a CNN row's activation layout, ``channels_last`` (NHWC) or ``nchw``. ``fused_attention``:
@@ -91,6 +95,7 @@ class Row(BaseModel):
     baseline_gpus: int | None = Field(default=None, ge=1)
     plan: str | None = None
     memory_kind: Literal["allocated", "used"] | None = None
+    context_bytes: float | None = Field(default=None, gt=0)
     measured: float = Field(gt=0)
     unit: Unit
     source: str

@@ -105,6 +105,8 @@ def _train_value(row: Row, gpus: int | None = None) -> float:
             total -= overheads().cuda_context_bytes
         elif row.memory_kind == "used":  # the device holds the resident paged states too
             total += est.memory.paged_resident_bytes
+            if row.context_bytes is not None:  # measured in the row's own environment
+                total += row.context_bytes - overheads().cuda_context_bytes
         return total / UNIT_SCALE[row.unit]
     if row.unit == "step_time_s":
         return est.step_time_s
