@@ -295,8 +295,9 @@ def _timed(dev: Device, ops: list[Op], shape: TransformerShape, gpu: Gpu, n: int
     if eng.host_issued:
         shares = issue_bound_shares(dev, ops, eng.launch_s, split=n)
     else:
-        whole = time_ops(dev, ops, eng.launch_s)
-        shares = replace(whole, compute_s=whole.compute_s / n, memory_s=whole.memory_s / n)
+        shares = time_ops(dev, ops, eng.launch_s)
+        if n > 1:
+            shares = TimeShares(shares.compute_s / n, shares.memory_s / n, shares.launch_s)
     if n == 1:
         return shares
     bw, latency, _ = link_bytes_per_s(gpu)
