@@ -10,7 +10,7 @@ import typer
 from rigwise.advise.rank import Constraints, Workload
 from rigwise.advise.rank import advise as rank
 from rigwise.catalog.load import catalog
-from rigwise.cli.common import console, model_by_name, print_json
+from rigwise.cli.common import EngineOpt, console, model_by_name, print_json
 from rigwise.errors import InputError
 from rigwise.model.infer import kv_cache_bytes_of, parse_concurrency
 from rigwise.report.jsonout import advice_json
@@ -42,11 +42,7 @@ def advise(
     seq_len: Annotated[int | None, typer.Option(help="sequence length")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="inference prompt tokens")] = 512,
     output_tokens: Annotated[int, typer.Option(help="inference output tokens")] = 256,
-    engine: Annotated[str, typer.Option(
-        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp "
-        "(current builds; llama.cpp-before-graphs: CUDA builds before May 2024), vllm, mlc, "
-        "exllamav2 or tensorrt-llm")
-    ] = "generic",
+    engine: EngineOpt = "generic",
     tokens: Annotated[float | None, typer.Option(help="target: tokens to process")] = None,
     samples: Annotated[float | None, typer.Option(help="target: samples to process")] = None,
     epochs: Annotated[float | None, typer.Option(help="target: epochs")] = None,

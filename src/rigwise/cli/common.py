@@ -1,11 +1,13 @@
-"""Helpers shared by the command modules: output of JSON and tables, name lookups."""
+"""Helpers shared by the command modules: output of JSON and tables, name lookups, options
+that several commands take."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from rigwise.catalog.load import catalog
@@ -14,6 +16,12 @@ from rigwise.workload.models import get_model
 from rigwise.workload.schema import Model
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+
+EngineOpt = Annotated[str, typer.Option(
+    help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp "
+    "(current builds; llama.cpp-before-graphs: CUDA builds before May 2024), vllm, mlc, "
+    "exllamav2 or tensorrt-llm")]
+"""``--engine`` of ``estimate infer`` and ``advise``."""
 
 
 def print_json(obj: dict[str, Any]) -> None:

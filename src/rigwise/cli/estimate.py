@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from rigwise.cli.common import console, gpu_by_name, model_by_name, print_json
+from rigwise.cli.common import (
+    EngineOpt,
+    console,
+    gpu_by_name,
+    model_by_name,
+    print_json,
+)
 from rigwise.model.estimate import TrainConfig, estimate_train
 from rigwise.model.infer import (
     InferConfig,
@@ -124,11 +130,7 @@ def infer(
     batch_size: Annotated[int, typer.Option(help="concurrent sequences")] = 1,
     prompt_tokens: Annotated[int, typer.Option(help="prompt length (tokens)")] = 512,
     output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
-    engine: Annotated[str, typer.Option(
-        help="generic (compiled PyTorch, lean C++), transformers (eager), llama.cpp "
-        "(current builds; llama.cpp-before-graphs: CUDA builds before May 2024), vllm, mlc, "
-        "exllamav2 or tensorrt-llm")
-    ] = "generic",
+    engine: EngineOpt = "generic",
     gpus: GpusOpt = 1,
     kv_cache: Annotated[str, typer.Option(
         help="KV-cache precision: fp16, bf16 or fp8 (1 byte per element)")] = "bf16",
