@@ -57,14 +57,11 @@ def issue_bound_shares(dev: Device, ops: list[Op], issue_s: float,
     ``split``: each GPU of a tensor-parallel group does 1/split of every kernel's work.
     Inference passes are timed this way (:mod:`rigwise.model.infer`)."""
     compute = mem = idle = 0.0
-    for op in ops:
-        t, bound = op_time(dev, op)
-        t /= split
-        if bound:
-            compute += t * op.count
-        else:
-            mem += t * op.count
-        idle += max(0.0, issue_s - t) * op.count
+    for c, m, n, _ in op_times(dev, ops):
+        compute += c / split
+        mem += m / split
+        if n:
+            idle += max(0.0, issue_s - (c + m) / (split * n)) * n
     return TimeShares(compute, mem, idle)
 
 
