@@ -29,18 +29,21 @@ def test_litgpt_query_value_adapters_have_its_published_trainable_count() -> Non
     assert e.memory.gradients_bytes == pytest.approx(4_194_304 * 4.0)
 
 
-def test_a_frozen_linear_keeps_no_input_but_a_4bit_one_does() -> None:
-    """PyTorch saves a matmul's input only for its weight's gradient; bitsandbytes' MatMul4Bit
-    saves it whenever the input needs a gradient."""
+def test_a_frozen_linear_keeps_no_input_nor_a_4bit_one_since_bitsandbytes_0_43_2() -> None:
+    """PyTorch saves a matmul's input only for its weight's gradient; bitsandbytes'
+    MatMul4Bit saved it whenever the input needed a gradient until 0.43.2 (PR #1270)."""
     full = _saved("train")
     lora = _saved("lora", lora_targets="qv")
     qlora = _saved("qlora", lora_targets="qv")
+    old = _saved("qlora", lora_targets="qv", bnb_saves_input=True)
     h, f = 4096, 11008
     assert full["mlp_down"] == pytest.approx(T * f * 2)
     assert lora["mlp_down"] == 0.0 and lora["mlp_up"] == 0.0
-    assert qlora["mlp_down"] == pytest.approx(T * f * 2)
+    assert qlora["mlp_down"] == 0.0 and qlora["mlp_up"] == 0.0
+    assert old["mlp_down"] == pytest.approx(T * f * 2)
     assert lora["qkv.lora_a"] == pytest.approx(T * h * 2)  # the adapter keeps x
-    assert qlora["qkv.lora_a"] == 0.0  # x is the 4-bit GEMM's saved input already
+    assert qlora["qkv.lora_a"] == pytest.approx(T * h * 2)
+    assert old["qkv.lora_a"] == 0.0  # x is the old 4-bit GEMM's saved input already
 
 
 def test_eager_llama_layers_keep_swiglu_attention_output_and_fp32_norm_inputs() -> None:

@@ -21,6 +21,7 @@ from rigwise.model.infer import (
     kv_cache_bytes_of,
     parse_concurrency,
 )
+from rigwise.model.train_config import bnb_saves_input
 from rigwise.report.jsonout import infer_json, train_json
 from rigwise.report.tables import infer_view, train_view
 
@@ -93,6 +94,13 @@ def train(
         "--optimizer-in-backward/--no-optimizer-in-backward",
         help="step each parameter as soon as its gradient is ready and free the gradient "
              "(torchtune optimizer_in_bwd): no full gradient buffer")] = False,
+    framework: Annotated[str, typer.Option(
+        help="whose layer code: generic (separate q, k, v projections: Hugging Face, "
+             "torchtune) or litgpt (fused QKV; QLoRA through Lightning's bitsandbytes plugin, "
+             "head included)")] = "generic",
+    bitsandbytes: Annotated[str | None, typer.Option(
+        help="QLoRA: your bitsandbytes version; before 0.43.2 its 4-bit matmul kept each "
+             "frozen layer's input for backward (default: 0.43.2 or later)")] = None,
     as_json: JsonOpt = False,
     plot: PlotOpt = None,
 ) -> None:
@@ -109,7 +117,10 @@ def train(
                       autocast=autocast, lora_targets=lora_targets,
                       lora_dropout=lora_dropout, optimizer_impl=optimizer_impl,
                       master_weights=master_weights,
-                      optimizer_in_backward=optimizer_in_backward, grad_accum=grad_accum)
+                      optimizer_in_backward=optimizer_in_backward, grad_accum=grad_accum,
+                      framework=framework,
+                      bnb_saves_input=bitsandbytes is not None
+                      and bnb_saves_input(bitsandbytes))
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

@@ -80,6 +80,7 @@ from rigwise.model.step import (
     require_positive,
     sum_shares,
 )
+from rigwise.model.train_config import FRAMEWORKS
 from rigwise.model.train_config import TRAIN_TASKS as TRAIN_TASKS
 from rigwise.model.train_config import TrainConfig as TrainConfig
 from rigwise.model.train_config import TrainEstimate as TrainEstimate
@@ -124,6 +125,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.lora_targets is not None and cfg.lora_targets not in LORA_TARGETS:
         raise InputError(f"unknown LoRA targets {cfg.lora_targets!r}; choose one of "
                          f"{', '.join(LORA_TARGETS)}")
+    if cfg.framework not in FRAMEWORKS:
+        raise InputError(f"unknown framework {cfg.framework!r}; choose one of "
+                         f"{', '.join(FRAMEWORKS)}")
     check_impl(cfg.optimizer_impl, cfg.optimizer)
     check_options(master_weights=cfg.master_weights, in_backward=cfg.optimizer_in_backward,
                   optimizer=cfg.optimizer, precision=cfg.precision, autocast=cfg.autocast,
@@ -152,18 +156,23 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task == "qlora" and prec.matmul not in ("fp16", "bf16"):
         raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
     pc = count_params(shape)
-    linear = shape.n_layers * layer_linear_weights(shape)
+    linear: float = shape.n_layers * layer_linear_weights(shape)
     lora = _lora_params(shape, cfg.lora_rank, lora_targets(cfg)) if peft else 0
     fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
                                          ckpt, layer_input, shape.n_layers)
+    dequant, held = 0.0, 0.0
+    if cfg.task == "qlora":
+        dequant = _largest_matrix(shape) * 2.0
+        if cfg.framework == "litgpt":
+            linear, dequant, held = _litgpt_qlora(shape, fwd, linear, ckpt,
+                                                  cfg.bnb_saves_input)
     mem = train_memory(task=cfg.task, precision=prec.name, optimizer=cfg.optimizer,
                        params=pc.total, linear_params=linear, lora_params=lora, forward=fwd,
                        checkpointing=ckpt, layer_input_bytes=layer_input,
                        n_layers=shape.n_layers, capacity_bytes=gpu.memory_bytes, shard=shard,
-                       dequant_buffer_bytes=_largest_matrix(shape) * 2.0
-                       if cfg.task == "qlora" else 0.0,
+                       dequant_buffer_bytes=dequant, held_bytes=held,
                        nf4_bits=NF4_BITS_PER_WEIGHT if cfg.nf4_double_quant
                        else NF4_BITS_NO_DOUBLE_QUANT,
                        states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
@@ -250,7 +259,8 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     training=True, loss_chunks=LOSS_CHUNKS if cfg.chunked_loss else 0,
                     task_head=cfg.task != "train",
                     autocast=cfg.autocast and act_bytes < 4, lora_targets=lora_targets(cfg),
-                    lora_dropout=cfg.lora_dropout > 0)
+                    lora_dropout=cfg.lora_dropout > 0, litgpt=cfg.framework == "litgpt",
+                    bnb_saves_input=cfg.bnb_saves_input)
 
 
 def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device, list[Op]]:
@@ -292,6 +302,39 @@ NF4_BYTES = 0.516
 def _largest_matrix(s: TransformerShape) -> float:
     return max(s.hidden * s.ffn_hidden * (2 if s.ffn_kind == "swiglu" else 1),
                s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head)
+
+
+def _litgpt_qlora(s: TransformerShape, fwd: list[Op], linear: float, ckpt: bool,
+                  bnb_saves_input: bool) -> tuple[float, float, float]:
+    """(NF4 weights, dequantisation buffer bytes, previous micro-batch's kept bytes) of
+    LitGPT's QLoRA (``litgpt finetune_lora --quantize bnb.nf4``).
+
+    * Lightning's ``BitsandbytesPrecision`` replaces every ``torch.nn.Linear``, the head's
+      included (LitGPT passes no ``ignore_modules``), so an untied head is NF4 too.
+    * It quantises from float16 (``weight.to(torch.half)`` before ``quantize_4bit``, Lightning
+      2.1 to 2.6), so ``dequantize_4bit`` returns float16 and ``MatMul4Bit`` casts it to the
+      bf16 input's dtype: 4 bytes per weight of the matrix in use, at most the head's, while
+      all activations are held (the head runs last in the forward and first in backward).
+    * Before bitsandbytes 0.43.2 ``MatMul4Bit`` keeps its input as a context attribute
+      (``ctx.tensors``), which backward does not release: it lives as long as the graph, and
+      LitGPT's loop keeps the graph through ``logits`` and ``loss`` until the next micro-batch
+      reassigns them (``fit`` in litgpt/finetune/lora.py). The inputs of the previous
+      micro-batch are therefore still held during the next forward. Checked on CPU with a
+      live-storage count over two iterations of litgpt 0.5.13's Llama-2-7B layers with the
+      pre-0.43.2 rule (+47.7 MB per layer at 1,024 tokens, ``(3h + f)·2`` bytes per token).
+      Under activation checkpointing the kept inputs belong to the recomputed segments,
+      which are freed per segment, so nothing carries over.
+    """
+    head = s.vocab * s.hidden
+    if not s.tied_embeddings:
+        linear += head
+    qkv = s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head
+    dequant = 4.0 * max(head, qkv, s.hidden * s.ffn_hidden)
+    held = 0.0
+    if bnb_saves_input and not ckpt:
+        held = sum(op.saved_bytes * op.count for op in fwd
+                   if op.kind == "gemm" and op.frozen and op.saved_bytes > 0 and op.layer)
+    return linear, dequant, held
 
 
 def _seq_len(model: Model, shape: TransformerShape, seq_len: int | None) -> int:
@@ -361,6 +404,16 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         where = ("every linear layer" if lora_targets(cfg) == "all"
                  else "query and value projections")
         assumptions.append(f"LoRA rank {cfg.lora_rank} on {where} (--lora-targets)")
+    if cfg.framework == "litgpt":
+        assumptions.append("LitGPT layers: fused QKV projection (its output kept while SDPA "
+                           "holds v), 16-bit log-softmax" + (", NF4 head dequantised from "
+                                                             "float16" if cfg.task == "qlora"
+                                                             else ""))
+    if mem.held_bytes:
+        assumptions.append(f"bitsandbytes before 0.43.2: the previous micro-batch's 4-bit-layer "
+                           f"inputs are still held ({mem.held_bytes / 2**30:.1f} GiB)")
+    elif cfg.task == "qlora" and cfg.bnb_saves_input:
+        assumptions.append("bitsandbytes before 0.43.2: each 4-bit layer keeps its input")
     if isinstance(model.shape, TransformerShape):
         assumptions.insert(1, "fused attention (FlashAttention / memory-efficient)"
                            if cfg.fused_attention else

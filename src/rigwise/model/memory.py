@@ -69,7 +69,10 @@ class MemoryBreakdown:
     """Bytes per GPU by kind; ``capacity_bytes`` is the device memory. ``paged_bytes``:
     optimizer states in CUDA managed memory (paged optimizers), outside the PyTorch
     allocator and not in :attr:`per_gpu_bytes` or :attr:`fits`: they use the GPU memory
-    left free and live in host memory beyond it."""
+    left free and live in host memory beyond it. ``held_bytes``: the part of
+    ``activations_bytes`` that the previous micro-batch still holds (its graph outlives its
+    backward; :func:`rigwise.model.estimate._litgpt_qlora`); a step after a shorter
+    micro-batch, or the first one, holds less."""
 
     weights_bytes: float
     gradients_bytes: float
@@ -79,6 +82,7 @@ class MemoryBreakdown:
     overhead_bytes: float
     capacity_bytes: float
     paged_bytes: float = 0.0
+    held_bytes: float = 0.0
 
     @property
     def per_gpu_bytes(self) -> float:
@@ -141,8 +145,12 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
                  checkpointing: bool, layer_input_bytes: float, n_layers: int,
                  capacity_bytes: float, shard: int = 1, dequant_buffer_bytes: float = 0.0,
                  nf4_bits: float = NF4_BITS_PER_WEIGHT,
-                 states: StateSetup | None = None) -> MemoryBreakdown:
+                 states: StateSetup | None = None, held_bytes: float = 0.0) -> MemoryBreakdown:
     """Memory of one GPU for a training step.
+
+    ``held_bytes``: activation bytes of the previous micro-batch still held at this one's
+    peak (LitGPT's QLoRA under bitsandbytes before 0.43.2,
+    :func:`rigwise.model.estimate._litgpt_qlora`).
 
     ``shard`` > 1 divides weights, gradients and optimizer states over that many GPUs (ZeRO-3 /
     FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer. ``states``: pure
@@ -163,10 +171,11 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
         gathered = weights / max(n_layers, 1) * 2  # current and prefetched layer
         weights, grads, opt = weights / shard + gathered, grads / shard, opt / shard
     acts = activation_bytes(forward, checkpointing=checkpointing,
-                            layer_input_bytes=layer_input_bytes, n_layers=n_layers)
+                            layer_input_bytes=layer_input_bytes, n_layers=n_layers) + held_bytes
     o = overheads()
     overhead = o.cuda_context_bytes + o.fragmentation * (acts + grads) + dequant_buffer_bytes
-    return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes, paged)
+    return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes, paged,
+                           held_bytes)
 
 
 def _model_states(task: str, optimizer: str, states: StateSetup, weights: float,

@@ -85,7 +85,10 @@ class PassSpec:
     the vocabulary head; with ``task_head`` (fine-tuning) they have a small task head instead
     (:data:`TASK_HEAD_OUTPUTS` outputs per token) and no vocabulary logits. ``autocast``:
     16-bit compute by ``torch.autocast`` over an fp32 model, where layer norm, softmax and
-    their inputs stay fp32 (:func:`transformer_layer`).
+    their inputs stay fp32 (:func:`transformer_layer`). ``litgpt``: the layer code of LitGPT
+    (fused QKV projection, :func:`attention`, :func:`_linear`) instead of separate q, k, v
+    projections (Hugging Face, torchtune). ``bnb_saves_input``: bitsandbytes before 0.43.2,
+    whose ``MatMul4Bit`` keeps its input for backward although its weight is frozen (QLoRA).
     """
 
     batch: int
@@ -105,6 +108,8 @@ class PassSpec:
     autocast: bool = False
     lora_targets: str = "all"
     lora_dropout: bool = False
+    litgpt: bool = False
+    bnb_saves_input: bool = False
 
 
 MLM_MASKED_FRACTION = 0.15
@@ -122,18 +127,26 @@ LORA_TARGETS = ("all", "qv")
 
 
 def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: int, *,
-            adapter_out: int | None = None, input_saved: bool = False) -> list[Op]:
+            adapter_out: int | None = None, input_saved: bool = False,
+            fused_of: int = 0) -> list[Op]:
     """A linear layer's forward ops: the GEMM, QLoRA's dequantisation and LoRA's adapters.
 
     What autograd keeps (checked with ``saved_tensors_hooks`` on PyTorch 2.13): a GEMM saves
     its input only when its weight needs a gradient (PyTorch's derivative formulas save
-    ``self`` for ``mat2``'s gradient only), so a frozen base weight keeps nothing, but
-    bitsandbytes' ``MatMul4Bit`` saves its input whenever it needs a gradient (QLoRA); a LoRA
-    adapter saves its input ``x``. ``input_saved``: another op already keeps this input (the
-    fused attention output). ``adapter_out``: the adapted output width (None: all of
-    ``d_out``; 0: no adapter). With ``p.lora_dropout`` the adapter reads ``dropout(x)``, a new
-    tensor it saves with the dropout mask."""
-    saves = (not p.frozen or p.dequant_bytes > 0) and not input_saved
+    ``self`` for ``mat2``'s gradient only), so a frozen base weight keeps nothing. So does
+    bitsandbytes' ``MatMul4Bit`` (QLoRA) since 0.43.2; before it, it kept its input whenever
+    that input needed a gradient (``ctx.tensors = (A, B)``; bitsandbytes PR #1270 and its
+    0.43.2 changelog: "activations being unnecessary for frozen parameters, yet the memory for
+    them was still erroneously allocated"), which ``p.bnb_saves_input`` models. A LoRA adapter
+    saves its input ``x``. ``input_saved``: another op already keeps this input (the fused
+    attention output). ``adapter_out``: the adapted output width (None: all of ``d_out``; 0:
+    no adapter). With ``p.lora_dropout`` the adapter reads ``dropout(x)``, a new tensor it
+    saves with the dropout mask. ``fused_of``: the width of LitGPT's fused QKV output when
+    the adapter covers only part of it: LitGPT scatters the adapter output into a zero tensor
+    of that width with ``index_copy_`` (``LoRAQKVLinear.zero_pad``), whose backward keeps its
+    ``source``, the adapter output (``IndexCopyBackward0``, seen with ``saved_tensors_hooks``
+    on litgpt 0.5.13 and PyTorch 2.13)."""
+    saves = (not p.frozen or (p.dequant_bytes > 0 and p.bnb_saves_input)) and not input_saved
     ops = [gemm(name, tokens, d_out, d_in, act_bytes=p.act_bytes, w_bytes=p.w_bytes,
                 count=count, frozen=p.frozen, saves_input=saves)]
     if p.dequant_bytes:
@@ -149,8 +162,11 @@ def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: i
         ops.append(gemm(f"{name}.lora_a", tokens, r, d_in, act_bytes=p.act_bytes, w_bytes=4.0,
                         count=count,
                         saves_input=p.lora_dropout or not (saves or input_saved)))
-        ops.append(gemm(f"{name}.lora_b", tokens, out, r, act_bytes=p.act_bytes, w_bytes=4.0,
-                        count=count))
+        lora_b = gemm(f"{name}.lora_b", tokens, out, r, act_bytes=p.act_bytes, w_bytes=4.0,
+                      count=count)
+        if fused_of and out < fused_of:  # LitGPT's zero_pad keeps the adapter output
+            lora_b = replace(lora_b, saved_bytes=lora_b.saved_bytes + tokens * out * p.act_bytes)
+        ops.append(lora_b)
     return ops
 
 
@@ -187,12 +203,15 @@ def transformer_layer(s: TransformerShape, p: PassSpec) -> list[Op]:
 
     ops = norm("norm1")
     ops += _linear("qkv", t, (a + 2 * g) * d, h, p, L,
-                   adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d))
+                   adapter_out=_adapted(p, "qkv", (a + 2 * g) * d, (a + g) * d),
+                   fused_of=(a + 2 * g) * d if p.litgpt else 0)
     if s.position == "rope":
         ops.append(memory("rope", t * (a + g) * d * ab, t * (a + g) * d * ab, count=L))
     ops.append(attention(s, p))
+    # the out-projection reads the attention output O, which fused attention keeps; LitGPT's
+    # `y.reshape(B, T, C)` of O (laid out as its query, heads first) is a copy (attention())
     ops += _linear("out_proj", t, h, a * d, p, L, adapter_out=_adapted(p, "out_proj", h),
-                   input_saved=p.fused_attention)
+                   input_saved=p.fused_attention and not p.litgpt)
     ops.append(memory("residual1", act + stream + mask, stream, count=L, saved=mask))
     ops += norm("norm2")
     ops += _mlp(s, p)
@@ -226,6 +245,16 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
     out-projection's input (that linear then keeps nothing of its own); unfused attention saves
     Q, K, V, the scores and softmax output (``5·a·s²·b`` bytes, Korthikanti et al. 2022), and
     O is kept by the out-projection when its weight trains.
+
+    LitGPT (``p.litgpt``; litgpt/model.py ``CausalSelfAttention.forward``, 2023 to 0.5.13) splits
+    q, k and v as views of one fused QKV output; RoPE makes q and k new tensors, so with as
+    many key/value heads as query heads the value SDPA keeps is a view that holds the whole
+    fused output alive (q, k, the fused output and O: ``6·a·d`` elements per token); with
+    fewer key/value heads (GQA) it repeats k and v to all heads before SDPA
+    (``repeat_interleave``), which keeps q, the two repeated tensors and O (``4·a·d``).
+    Measured on CPU with ``saved_tensors_hooks`` and a live-storage count on litgpt 0.5.13,
+    PyTorch 2.13 (Llama-2-7B and Mistral-7B layers): per layer and token the kept bytes match
+    these rules to within the CPU's 2-byte dropout mask (1 byte on CUDA).
     """
     a, g, d = s.n_heads, s.n_kv_heads, s.d_head
     b, sq, ctx = p.batch, p.seq, p.context
@@ -236,6 +265,8 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
     kv = 2 * b * ctx * g * d * (p.kv_bytes if not p.training else p.act_bytes)
     # fused kernels (SDPA, FlashAttention) save Q, K, V and the output O (and a log-sum-exp)
     saved = b * sq * (2 * a + 2 * g) * d * p.act_bytes if p.training else 0.0
+    if p.training and p.litgpt and p.fused_attention:
+        saved = b * sq * _litgpt_kept_heads(s) * d * p.act_bytes
     moved = q_o + kv
     if not p.fused_attention:
         if p.training:  # eager attention: O is the out-projection's input, saved there
@@ -248,6 +279,17 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
             saved += scores * (sb * (2 if drop else 1) + (1 if drop else 0)
                                + (p.act_bytes if p.autocast else 0.0))
     return Op("attention", "attention", flop, moved, s.n_layers, saved_bytes=saved)
+
+
+def _litgpt_kept_heads(s: TransformerShape) -> int:
+    """Head-sized tensors per token that LitGPT's fused attention keeps (:func:`attention`)."""
+    a, g = s.n_heads, s.n_kv_heads
+    if g < a:  # k and v repeated to all query heads: q, k, v, O
+        return 4 * a
+    fused = a + 2 * g  # v is a view of the fused QKV output, which it keeps alive
+    if s.position == "rope":  # q and k are new (rotated) tensors
+        return a + g + fused + a
+    return fused + a  # q, k and v are all views of the fused output
 
 
 def _eager_score_bytes(s: TransformerShape, p: PassSpec) -> float:
@@ -336,11 +378,17 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
         if s.family == "encoder":
             out.append(gemm("mlm_transform", t_head, h, h, act_bytes=ab, w_bytes=p.w_bytes,
                             layer=False))
+        # a frozen head keeps no input, except through LitGPT's quantised head under
+        # bitsandbytes before 0.43.2 (Lightning's plugin quantises every nn.Linear)
         head = gemm("lm_head", t_head, s.vocab, h, act_bytes=ab, w_bytes=p.w_bytes,
-                    layer=False, frozen=p.frozen)
+                    layer=False, frozen=p.frozen,
+                    saves_input=not p.frozen or (p.litgpt and p.dequant_bytes > 0
+                                                 and p.bnb_saves_input))
         if p.training:  # logits kept in 16 bit and upcast to fp32 for the loss
             logits = t_head * s.vocab
             upcast = 4.0 / p.loss_chunks if p.loss_chunks else 4.0
+            if p.litgpt:  # chunked_cross_entropy: log-softmax of the 16-bit chunks, 16 bit
+                upcast = ab
             head = replace(head, saved_bytes=head.saved_bytes + logits * (ab + upcast))
             out += [head, memory("cross_entropy", logits * (ab + 4.0), logits * 4.0,
                                  layer=False)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rigwise.errors import InputError
 from rigwise.model.loader import LOADER_HIGH, LOADERS, cores_to_feed
 from rigwise.model.memory import MemoryBreakdown
 from rigwise.model.step import TimeShares
@@ -46,7 +47,13 @@ class TrainConfig:
     (:mod:`rigwise.model.model_states`). ``grad_accum``: micro-batches of ``batch_size``
     whose gradients are summed before each optimizer step (gradient accumulation): a step
     is ``grad_accum`` forward/backward passes and one optimizer step, and the gradient
-    all-reduce of data parallelism runs once per step (DDP ``no_sync``)."""
+    all-reduce of data parallelism runs once per step (DDP ``no_sync``).
+    ``framework``: whose layer code runs, ``generic`` (separate q, k, v projections as in
+    Hugging Face Transformers and torchtune) or ``litgpt`` (fused QKV projection, LoRA on part
+    of it through ``index_copy``, 16-bit log-softmax, and for QLoRA Lightning's bitsandbytes
+    plugin, which also quantises the head; :mod:`rigwise.model.ops`, :mod:`rigwise.model.memory`).
+    ``bnb_saves_input``: bitsandbytes before 0.43.2, whose 4-bit matmul keeps each frozen
+    layer's input for backward (QLoRA)."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -69,6 +76,31 @@ class TrainConfig:
     grad_accum: int = 1
     master_weights: bool = True
     optimizer_in_backward: bool = False
+    framework: str = "generic"
+    bnb_saves_input: bool = False
+
+
+FRAMEWORKS = ("generic", "litgpt")
+"""Training code whose memory the model follows (:attr:`TrainConfig.framework`)."""
+
+BNB_INPUT_FIX = (0, 43, 2)
+"""The bitsandbytes release from which ``MatMul4Bit`` no longer keeps its input (PR #1270,
+CHANGELOG 0.43.2, July 2024)."""
+
+
+def bnb_saves_input(version: str) -> bool:
+    """Whether bitsandbytes ``version`` (e.g. ``0.42.0``) keeps a frozen 4-bit layer's input
+    for backward (before 0.43.2).
+
+    Raises:
+        InputError: a version that is not dotted numbers.
+    """
+    parts = version.strip().lstrip("v").split(".")
+    try:
+        nums = tuple(int(x) for x in parts[:3])
+    except ValueError:
+        raise InputError(f"bitsandbytes version {version!r} is not like 0.42.0") from None
+    return nums + (0,) * (3 - len(nums)) < BNB_INPUT_FIX
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,11 +24,15 @@ def _round(x: float | None, digits: int = 6) -> float | None:
 def memory_json(m: MemoryBreakdown, rng: tuple[float, float] | None = None) -> dict[str, Any]:
     """``memory`` object: total per GPU (with its range where validated), its breakdown and
     the capacity, in bytes; with a paged optimizer, ``paged`` gives its states (CUDA managed
-    memory, not in the total), the part that stays on the GPU and the part in host memory."""
-    paged = {} if not m.paged_bytes else {"paged": {
+    memory, not in the total), the part that stays on the GPU and the part in host memory;
+    ``held_from_previous_micro_batch_bytes`` is the part of the activations an earlier
+    micro-batch still holds, where there is one."""
+    paged: dict[str, Any] = {} if not m.paged_bytes else {"paged": {
         "optimizer_bytes": _round(m.paged_bytes),
         "resident_bytes": _round(m.paged_resident_bytes),
         "host_bytes": _round(m.paged_host_bytes)}}
+    if m.held_bytes:
+        paged["held_from_previous_micro_batch_bytes"] = _round(m.held_bytes)
     return {
         "per_gpu_bytes": _round(m.per_gpu_bytes),
         **_range("per_gpu_bytes", rng),
@@ -70,7 +74,18 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
         "interval": _interval_json(e.basis, e.interval),
         **_loader_json(e),
         **_optimizer_impl_json(e),
+        **_framework_json(e),
     }
+
+
+def _framework_json(e: TrainEstimate) -> dict[str, Any]:
+    """Training code other than the generic one, and bitsandbytes before 0.43.2."""
+    out: dict[str, Any] = {}
+    if e.config.framework != "generic":
+        out["framework"] = e.config.framework
+    if e.config.bnb_saves_input:
+        out["bitsandbytes_keeps_inputs"] = True
+    return out
 
 
 def _optimizer_impl_json(e: TrainEstimate) -> dict[str, Any]:

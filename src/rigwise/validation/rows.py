@@ -57,6 +57,12 @@ class Row(BaseModel):
     ``optimizer_in_backward``: each parameter stepped in backward (no gradient buffer);
     optimizer ``paged_adamw8bit``: bitsandbytes ``PagedAdamW8bit``
     (:mod:`rigwise.model.model_states`).
+    ``framework``: whose training code the row ran (``generic`` or ``litgpt``, see
+    :class:`rigwise.model.estimate.TrainConfig`); ``bitsandbytes``: the bitsandbytes version of
+    a QLoRA row (before 0.43.2 its 4-bit matmul kept each frozen layer's input).
+    ``first_step_peak``: the row's peak came from the first micro-batch (its longest sample
+    fed first), so nothing of an earlier micro-batch was held
+    (:attr:`rigwise.model.memory.MemoryBreakdown.held_bytes` is left out).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,6 +92,9 @@ class Row(BaseModel):
     grad_accum: int = Field(default=1, ge=1)
     master_weights: bool = True
     optimizer_in_backward: bool = False
+    framework: Literal["generic", "litgpt"] = "generic"
+    first_step_peak: bool = False
+    bitsandbytes: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,2}$")
     weights: str | None = None
     engine: str | None = None
     prompt_tokens: int | None = Field(default=None, ge=0)

@@ -18,6 +18,7 @@ from rigwise.errors import RigwiseError
 from rigwise.model.efficiency import basis_of, overheads
 from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
 from rigwise.model.infer import InferConfig, estimate_infer
+from rigwise.model.train_config import bnb_saves_input
 from rigwise.validation.rows import UNIT_SCALE, Row
 from rigwise.workload.models import get_model
 
@@ -90,7 +91,10 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        lora_targets=row.lora_targets, lora_dropout=row.lora_dropout,
                        optimizer_impl=row.optimizer_impl, grad_accum=row.grad_accum,
                        master_weights=row.master_weights,
-                       optimizer_in_backward=row.optimizer_in_backward)
+                       optimizer_in_backward=row.optimizer_in_backward,
+                       framework=row.framework,
+                       bnb_saves_input=row.bitsandbytes is not None
+                       and bnb_saves_input(row.bitsandbytes))
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
@@ -101,8 +105,12 @@ def _train_value(row: Row, gpus: int | None = None) -> float:
     est = _train_estimate(row, gpus)
     if row.unit in UNIT_SCALE:
         total = est.memory.per_gpu_bytes
-        if row.memory_kind == "allocated":  # the CUDA context is not an allocation
-            total -= overheads().cuda_context_bytes
+        if row.first_step_peak:  # no earlier micro-batch held anything
+            total -= est.memory.held_bytes
+        if row.memory_kind == "allocated":  # the CUDA context is not an allocation,
+            m, o = est.memory, overheads()  # nor is the allocator's cached slack
+            total -= o.cuda_context_bytes + o.fragmentation * (m.activations_bytes
+                                                               + m.gradients_bytes)
         elif row.memory_kind == "used":  # the device holds the resident paged states too
             total += est.memory.paged_resident_bytes
             if row.context_bytes is not None:  # measured in the row's own environment
