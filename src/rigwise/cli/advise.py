@@ -10,7 +10,15 @@ import typer
 from rigwise.advise.rank import Constraints, Workload
 from rigwise.advise.rank import advise as rank
 from rigwise.catalog.load import catalog
-from rigwise.cli.common import EngineOpt, console, model_by_name, print_json
+from rigwise.cli.common import (
+    CpuCoresOpt,
+    DataLoaderOpt,
+    EngineOpt,
+    KvCacheOpt,
+    console,
+    model_by_name,
+    print_json,
+)
 from rigwise.errors import InputError
 from rigwise.model.infer import kv_cache_bytes_of, parse_concurrency
 from rigwise.report.jsonout import advice_json
@@ -48,13 +56,9 @@ def advise(
     epochs: Annotated[float | None, typer.Option(help="target: epochs")] = None,
     dataset_samples: Annotated[float | None, typer.Option(
         help="samples per epoch (default ImageNet-1k for image models)")] = None,
-    data_loader: Annotated[str, typer.Option(
-        help="image models: CPU data loader none, pillow or pillow-simd; with --cpu-cores "
-             "every option is capped at what the CPU decodes")] = "none",
-    cpu_cores: Annotated[int | None, typer.Option(
-        help="CPU cores of the machine for the data loader")] = None,
-    kv_cache: Annotated[str, typer.Option(
-        help="serve/infer: KV-cache precision fp16, bf16 or fp8")] = "bf16",
+    data_loader: DataLoaderOpt = "none",
+    cpu_cores: CpuCoresOpt = None,
+    kv_cache: KvCacheOpt = "bf16",
     concurrency: Annotated[str, typer.Option(
         help="serve: sequences in flight, 'max' (as many as fit) or a number")] = "max",
     sort: Annotated[str, typer.Option(help="value (perf per dollar) or speed")] = "value",

@@ -23,6 +23,19 @@ EngineOpt = Annotated[str, typer.Option(
     "exllamav2 or tensorrt-llm")]
 """``--engine`` of ``estimate infer`` and ``advise``."""
 
+KvCacheOpt = Annotated[str, typer.Option(
+    help="inference and serving: KV-cache precision fp16, bf16 or fp8 (1 byte per element)")]
+"""``--kv-cache`` of ``estimate infer`` and ``advise``."""
+
+DataLoaderOpt = Annotated[str, typer.Option(
+    help="image models: CPU data loader none (synthetic data, GPU decode), pillow or "
+         "pillow-simd; with --cpu-cores it caps images/s at cores x its per-core rate")]
+"""``--data-loader`` of ``estimate train`` and ``advise``."""
+
+CpuCoresOpt = Annotated[int | None, typer.Option(
+    help="CPU cores that feed the data loader (with --data-loader pillow/pillow-simd)")]
+"""``--cpu-cores`` of ``estimate train`` and ``advise``."""
+
 
 def print_json(obj: dict[str, Any]) -> None:
     """Print one JSON object on stdout."""

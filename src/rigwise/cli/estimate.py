@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 
 from rigwise.cli.common import (
+    CpuCoresOpt,
+    DataLoaderOpt,
     EngineOpt,
+    KvCacheOpt,
     console,
     gpu_by_name,
     model_by_name,
@@ -81,11 +84,8 @@ def train(
         "--autocast/--no-autocast",
         help="fp16/bf16 via torch.autocast over an fp32 model (HF Trainer fp16=True): norms "
              "and residual stream stay fp32")] = False,
-    data_loader: Annotated[str, typer.Option(
-        help="image models: CPU data loader none (synthetic data, GPU decode), pillow or "
-             "pillow-simd; a CPU loader caps images/s at cores x its per-core rate")] = "none",
-    cpu_cores: Annotated[int | None, typer.Option(
-        help="CPU cores for the data loader (with --data-loader pillow/pillow-simd)")] = None,
+    data_loader: DataLoaderOpt = "none",
+    cpu_cores: CpuCoresOpt = None,
     master_weights: Annotated[bool, typer.Option(
         "--master-weights/--no-master-weights",
         help="fp32 master weights (mixed precision, AMP); --no-master-weights: pure bf16/fp16 "
@@ -143,8 +143,7 @@ def infer(
     output_tokens: Annotated[int, typer.Option(help="generated tokens")] = 256,
     engine: EngineOpt = "generic",
     gpus: GpusOpt = 1,
-    kv_cache: Annotated[str, typer.Option(
-        help="KV-cache precision: fp16, bf16 or fp8 (1 byte per element)")] = "bf16",
+    kv_cache: KvCacheOpt = "bf16",
     concurrency: Annotated[str | None, typer.Option(
         help="also estimate serving many requests with continuous batching: 'max' (as many "
              "sequences in flight as the KV cache and the engine allow) or a number")] = None,
