@@ -84,15 +84,18 @@ def _keep_inputs_as_before_0_43_2() -> None:
     bnb_functions.MatMul4Bit.forward = staticmethod(forward)
 
 
-def _model(name: str, layers: int, seq: int, quantize: bool) -> tuple[Any, Any]:
+def _model(name: str, layers: int, seq: int, quantize: bool,
+           every_layer: bool) -> tuple[Any, Any]:
     import bitsandbytes as bnb
     import litgpt.lora as lora
     from lightning.fabric.plugins import BitsandbytesPrecision
 
-    # litgpt/finetune/lora.py defaults and config_hub/finetune/*/lora.yaml
+    # config_hub/finetune/*/lora.yaml: r 32, alpha 16, dropout 0.05 on query and value, or
+    # (tiny-llama) on every linear layer and the head
     cfg = lora.Config.from_name(name, n_layer=layers, lora_r=32, lora_alpha=16,
-                                lora_dropout=0.05, lora_query=True, lora_key=False,
-                                lora_value=True)
+                                lora_dropout=0.05, lora_query=True, lora_key=every_layer,
+                                lora_value=True, lora_projection=every_layer,
+                                lora_mlp=every_layer, lora_head=every_layer)
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
     model = lora.GPT(cfg)
@@ -110,12 +113,13 @@ def _model(name: str, layers: int, seq: int, quantize: bool) -> tuple[Any, Any]:
     return model, cfg
 
 
-def measure(name: str, layers: int, batch: int, seq: int, quantize: bool) -> dict[str, float]:
+def measure(name: str, layers: int, batch: int, seq: int, quantize: bool,
+            every_layer: bool) -> dict[str, float]:
     """Bytes alive after each forward and the peaks, over two iterations of LitGPT's loop."""
     import bitsandbytes as bnb
     from litgpt.utils import chunked_cross_entropy
 
-    model, cfg = _model(name, layers, seq, quantize)
+    model, cfg = _model(name, layers, seq, quantize, every_layer)
     known = [*model.parameters(), *model.buffers()]
     known += [m.weight for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -138,11 +142,13 @@ def measure(name: str, layers: int, batch: int, seq: int, quantize: bool) -> dic
     return out
 
 
-CASES = (
-    ("lora", "Llama-2-7b-hf", False, False),
-    ("lora", "Mistral-7B-v0.1", False, False),
-    ("qlora", "Llama-2-7b-hf", True, False),
-    ("qlora-bnb-before-0.43.2", "Llama-2-7b-hf", True, True),
+CASES = (  # task, litgpt model, quantised, bitsandbytes before 0.43.2, every layer + head
+    ("lora", "Llama-2-7b-hf", False, False, False),
+    ("lora", "Mistral-7B-v0.1", False, False, False),
+    ("qlora", "Llama-2-7b-hf", True, False, False),
+    ("lora-all-head", "tiny-llama-1.1b", False, False, True),
+    ("qlora-all-head-bnb-before-0.43.2", "tiny-llama-1.1b", True, True, True),
+    ("qlora-bnb-before-0.43.2", "Llama-2-7b-hf", True, True, False),  # last: it patches bnb
 )
 
 
@@ -156,13 +162,21 @@ def main() -> None:
     print(f"# litgpt {version('litgpt')}, bitsandbytes {version('bitsandbytes')}, "
           f"lightning {version('lightning')}, torch {torch.__version__}, "
           f"Python {platform.python_version()}, {platform.machine()} CPU; {today}")
-    print("# LoRA r 32 alpha 16 dropout 0.05 on query and value, bf16 weights, batch "
-          f"{batch} x {seq} tokens, lm_head_chunk_size 128 (litgpt finetune_lora).\n")
-    for task, name, quantize, before in CASES:
-        if before:
+    print("# LoRA r 32 alpha 16 dropout 0.05 on query and value (-all-head: every linear layer "
+          f"and the head), bf16 weights, batch {batch} x {seq} tokens, lm_head_chunk_size 128 "
+          "(litgpt finetune_lora).\n")
+    only = sys.argv[1:]  # task names to run (all when none)
+    patched = False
+    for task, name, quantize, before, every_layer in CASES:
+        if only and task not in only:
+            continue
+        if before and not patched:
             _keep_inputs_as_before_0_43_2()
-        two = measure(name, 2, batch, seq, quantize)
-        three = measure(name, 3, batch, seq, quantize)
+            patched = True
+        elif patched and not before:
+            raise SystemExit("bitsandbytes is patched: run the cases before 0.43.2 last")
+        two = measure(name, 2, batch, seq, quantize, every_layer)
+        three = measure(name, 3, batch, seq, quantize, every_layer)
         per_layer = three["after_forward_0"] - two["after_forward_0"]
         print("[[case]]")
         print(f'task = "{task}"')

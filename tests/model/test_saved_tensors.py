@@ -82,3 +82,19 @@ def test_lora_defaults_to_query_value_and_qlora_to_every_linear() -> None:
     assert lora.memory.gradients_bytes == pytest.approx(4_194_304 * 4.0)
     assert qlora.memory.gradients_bytes > 4 * lora.memory.gradients_bytes
     assert any("query and value" in a for a in lora.assumptions)
+
+
+def test_an_adapter_on_the_head_trains_r_times_h_plus_v_more_and_keeps_its_input() -> None:
+    """LitGPT's lora_head: LoRA on the output head as on any linear layer (Hu et al. 2021)."""
+    base = TrainConfig(task="lora", lora_rank=8, lora_targets="qv", batch_size=2, seq_len=1024,
+                       lora_dropout=0.05)
+    with_head = TrainConfig(task="lora", lora_rank=8, lora_targets="qv", batch_size=2,
+                            seq_len=1024, lora_dropout=0.05, lora_head=True)
+    a = estimate_train(get_model("llama-2-7b"), catalog().gpu(A100), base)
+    b = estimate_train(get_model("llama-2-7b"), catalog().gpu(A100), with_head)
+    assert b.memory.gradients_bytes - a.memory.gradients_bytes == pytest.approx(
+        8 * (4096 + 32000) * 4.0)
+    _, ops = train_forward_ops(get_model("llama-2-7b"), catalog().gpu(A100), with_head)
+    kept = {op.name: op.saved_bytes for op in ops if op.name.startswith("lm_head.")}
+    assert kept["lm_head.lora_a"] == pytest.approx(T * 4096 * 2)  # the dropped-out input
+    assert kept["lm_head.lora_dropout"] == pytest.approx(T * 4096)  # its 1-byte mask

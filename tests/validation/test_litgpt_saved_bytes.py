@@ -17,7 +17,8 @@ from rigwise.model.estimate import TrainConfig, estimate_train, train_forward_op
 from rigwise.workload.models import get_model
 
 DATA = Path(__file__).parent / "calibration" / "litgpt_saved_bytes.toml"
-MODELS = {"Llama-2-7b-hf": "llama-2-7b", "Mistral-7B-v0.1": "mistral-7b"}
+MODELS = {"Llama-2-7b-hf": "llama-2-7b", "Mistral-7B-v0.1": "mistral-7b",
+          "tiny-llama-1.1b": str(Path(__file__).parent / "data" / "models" / "tinyllama-1.1b.json")}
 
 
 def _cases() -> list[dict[str, Any]]:
@@ -27,9 +28,11 @@ def _cases() -> list[dict[str, Any]]:
 
 def _cfg(case: dict[str, Any]) -> TrainConfig:
     task = "qlora" if case["task"].startswith("qlora") else "lora"
+    every = "-all-head" in case["task"]
     return TrainConfig(task=task, batch_size=case["batch_size"], seq_len=case["seq_len"],
-                       lora_rank=32, lora_targets="qv", lora_dropout=0.05,
-                       checkpointing=False, nf4_double_quant=False, framework="litgpt",
+                       lora_rank=32, lora_targets="all" if every else "qv", lora_head=every,
+                       lora_dropout=0.05, checkpointing=False, nf4_double_quant=False,
+                       framework="litgpt",
                        bnb_saves_input=case["task"].endswith("before-0.43.2"))
 
 
@@ -42,9 +45,13 @@ def _per_layer(case: dict[str, Any]) -> float:
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: f"{c['task']}-{c['model']}")
 def test_kept_bytes_per_layer_match_litgpt_within_one_percent(case: dict[str, Any]) -> None:
     tokens = case["batch_size"] * case["seq_len"]
-    hidden = get_model(MODELS[case["model"]]).shape.hidden
-    # the CPU's dropout mask is 2 bytes per element, CUDA's 1: the model follows CUDA
-    measured_cuda = case["per_layer_bytes"] - tokens * hidden
+    shape = get_model(MODELS[case["model"]]).shape
+    # the CPU's dropout mask is 2 bytes per element, CUDA's 1: the model follows CUDA. The
+    # adapters' inputs: the QKV input, or with every layer adapted the QKV, out-projection,
+    # fc_1, fc_2 (h each) and down-projection (f) inputs
+    dropped = (4 * shape.hidden + shape.ffn_hidden if "-all-head" in case["task"]
+               else shape.hidden)
+    measured_cuda = case["per_layer_bytes"] - tokens * dropped
     assert _per_layer(case) == pytest.approx(measured_cuda, rel=0.01)
 
 
@@ -70,7 +77,7 @@ def test_previous_micro_batch_held_under_old_bitsandbytes() -> None:
     """Before 0.43.2 the 4-bit matmul's kept inputs outlive backward until LitGPT's loop
     reassigns ``logits`` and ``loss``: the next forward runs beside them."""
     by = {c["task"]: c for c in _cases() if c["model"] == "Llama-2-7b-hf"}
-    old, lora = by["qlora-bnb-before-0.43.2"], by["lora"]
+    old, lora = by["qlora-bnb-before-0.43.2"], by["lora"]  # query and value adapters
     # what any LitGPT step carries into the next (the old logits' views) is the LoRA figure
     measured_per_layer = (old["previous_micro_batch_bytes_3_layers"]
                           - lora["previous_micro_batch_bytes_3_layers"]) / 3

@@ -65,6 +65,9 @@ def train(
     lora_targets: Annotated[str | None, typer.Option(
         help="LoRA adapters on every linear layer (all) or on query and value only (qv); "
              "default qv for lora, all for qlora")] = None,
+    lora_head: Annotated[bool, typer.Option(
+        "--lora-head/--no-lora-head",
+        help="a LoRA adapter on the output head too (LitGPT lora_head)")] = False,
     lora_dropout: Annotated[float, typer.Option(
         help="LoRA dropout probability (its mask and output are kept for backward)")] = 0.0,
     chunked_loss: Annotated[bool, typer.Option(
@@ -118,7 +121,7 @@ def train(
                       lora_dropout=lora_dropout, optimizer_impl=optimizer_impl,
                       master_weights=master_weights,
                       optimizer_in_backward=optimizer_in_backward, grad_accum=grad_accum,
-                      framework=framework,
+                      framework=framework, lora_head=lora_head,
                       bnb_saves_input=bitsandbytes is not None
                       and bnb_saves_input(bitsandbytes))
     e = estimate_train(m, g, cfg)

@@ -90,17 +90,20 @@ from rigwise.workload.params import count_params, layer_linear_weights
 from rigwise.workload.schema import CnnShape, Model, TracedShape, TransformerShape
 
 
-def _lora_params(s: TransformerShape, rank: int, targets: str = "all") -> int:
+def _lora_params(s: TransformerShape, rank: int, targets: str = "all",
+                 head: bool = False) -> int:
     """Trainable LoRA parameters, ``r·(d_in + d_out)`` per adapted matrix (Hu et al. 2021):
-    every linear layer, or (``qv``) separate query and value adapters."""
+    every linear layer, or (``qv``) separate query and value adapters; ``head``: the output
+    head as well."""
     d, a, g, h, f = s.d_head, s.n_heads, s.n_kv_heads, s.hidden, s.ffn_hidden
+    on_head = rank * (h + s.vocab) if head else 0
     if targets == "qv":
-        return s.n_layers * rank * ((h + a * d) + (h + g * d))
+        return s.n_layers * rank * ((h + a * d) + (h + g * d)) + on_head
     mats = [(h, (a + 2 * g) * d), (a * d, h)]
     mlp = [(h, 2 * f), (f, h)] if s.ffn_kind == "swiglu" else [(h, f), (f, h)]
     per_layer = sum(rank * (i + o) for i, o in mats) + s.n_experts * sum(
         rank * (i + o) for i, o in mlp)
-    return s.n_layers * per_layer
+    return s.n_layers * per_layer + on_head
 
 
 def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
@@ -157,7 +160,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         raise UnsupportedError("QLoRA computes in 16 bit: use --precision bf16 or fp16")
     pc = count_params(shape)
     linear: float = shape.n_layers * layer_linear_weights(shape)
-    lora = _lora_params(shape, cfg.lora_rank, lora_targets(cfg)) if peft else 0
+    lora = _lora_params(shape, cfg.lora_rank, lora_targets(cfg), cfg.lora_head) if peft else 0
     fwd = _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
     layer_input = cfg.batch_size * seq * shape.hidden * prec.act_bytes
     shard, parallelism = _train_sharding(model, gpu, cfg, pc.total, linear, lora, fwd,
@@ -176,7 +179,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                        nf4_bits=NF4_BITS_PER_WEIGHT if cfg.nf4_double_quant
                        else NF4_BITS_NO_DOUBLE_QUANT,
                        states=_states(cfg, lora_tensors(shape, cfg.lora_rank, lora_targets(cfg),
-                                                        lora) if peft
+                                                        lora, cfg.lora_head) if peft
                                       else transformer_tensors(shape))
                        if _uses_states(cfg) else None)
     trainable = lora if peft else pc.total
@@ -260,6 +263,7 @@ def _train_spec(shape: TransformerShape, cfg: TrainConfig, act_bytes: float, w_b
                     task_head=cfg.task != "train",
                     autocast=cfg.autocast and act_bytes < 4, lora_targets=lora_targets(cfg),
                     lora_dropout=cfg.lora_dropout > 0, litgpt=cfg.framework == "litgpt",
+                    lora_head=cfg.lora_head and peft,
                     bnb_saves_input=cfg.bnb_saves_input)
 
 
@@ -402,7 +406,8 @@ def _compose_train(model: Model, gpu: Gpu, cfg: TrainConfig, dev: Device, fwd: l
         assumptions.append(describe(opt, cfg.optimizer_impl))
     if cfg.task in ("lora", "qlora"):
         where = ("every linear layer" if lora_targets(cfg) == "all"
-                 else "query and value projections")
+                 else "query and value projections") + (" and the head" if cfg.lora_head
+                                                         else "")
         assumptions.append(f"LoRA rank {cfg.lora_rank} on {where} (--lora-targets)")
     if cfg.framework == "litgpt":
         assumptions.append("LitGPT layers: fused QKV projection (its output kept while SDPA "
@@ -446,7 +451,7 @@ def _optimizer_step(model: Model, cfg: TrainConfig, dev: Device, trainable: floa
     tensors = 0
     if cfg.optimizer_impl != "fused":
         shape = model.shape
-        lora = (lora_matrix_count(shape, lora_targets(cfg))
+        lora = (lora_matrix_count(shape, lora_targets(cfg)) + int(cfg.lora_head)
                 if cfg.task in ("lora", "qlora") and isinstance(shape, TransformerShape)
                 else 0)
         tensors = trainable_tensors(model, task_head=cfg.task != "train", lora_matrices=lora)

@@ -161,16 +161,19 @@ def transformer_tensors(s: TransformerShape) -> TensorSizes:
     return TensorSizes(float(count_params(s).total), float(largest), float(vectors))
 
 
-def lora_tensors(s: TransformerShape, rank: int, targets: str, total: float) -> TensorSizes:
+def lora_tensors(s: TransformerShape, rank: int, targets: str, total: float,
+                 head: bool = False) -> TensorSizes:
     """Tensor sizes of LoRA adapters (``A``: ``r x d_in``, ``B``: ``d_out x r``) on the query
-    and value projections (``qv``) or every linear layer (``all``), as
-    :func:`rigwise.model.estimate._lora_params` counts them."""
+    and value projections (``qv``) or every linear layer (``all``), and on the head with
+    ``head``, as :func:`rigwise.model.estimate._lora_params` counts them."""
     h, d, a, g, f = s.hidden, s.d_head, s.n_heads, s.n_kv_heads, s.ffn_hidden
     if targets == "qv":
         dims = [(h, a * d), (h, g * d)]
     else:
         mlp = [(h, 2 * f), (f, h)] if s.ffn_kind == "swiglu" else [(h, f), (f, h)]
         dims = [(h, (a + 2 * g) * d), (a * d, h), *mlp]
+    if head:
+        dims.append((h, s.vocab))
     sizes = [rank * x for pair in dims for x in pair]
     small = total * sum(x for x in sizes if x < PAGED_MIN_ELEMENTS) / max(sum(sizes), 1)
     return TensorSizes(total, float(max(sizes)), small)

@@ -89,6 +89,7 @@ class PassSpec:
     (fused QKV projection, :func:`attention`, :func:`_linear`) instead of separate q, k, v
     projections (Hugging Face, torchtune). ``bnb_saves_input``: bitsandbytes before 0.43.2,
     whose ``MatMul4Bit`` keeps its input for backward although its weight is frozen (QLoRA).
+    ``lora_head``: a LoRA adapter on the output head as well (LitGPT's ``lora_head``).
     """
 
     batch: int
@@ -110,6 +111,7 @@ class PassSpec:
     lora_dropout: bool = False
     litgpt: bool = False
     bnb_saves_input: bool = False
+    lora_head: bool = False
 
 
 MLM_MASKED_FRACTION = 0.15
@@ -323,8 +325,16 @@ def _mlp(s: TransformerShape, p: PassSpec) -> list[Op]:
     else:
         count, t_expert = L, t
     up_n = 2 * f if s.ffn_kind == "swiglu" else f
-    ops += _linear("mlp_up", t_expert, up_n, h, p, count,
-                   adapter_out=_adapted(p, "mlp_up", up_n))
+    if s.ffn_kind == "swiglu" and p.litgpt:
+        # LitGPT's LLaMAMLP: fc_1 and fc_2 are two linear layers reading the same input, each
+        # with its own LoRA adapter (and dropout); a kept input is one tensor for both
+        ops += _linear("mlp_up", t_expert, f, h, p, count, adapter_out=_adapted(p, "mlp_up", f))
+        first_keeps = not p.frozen or (p.dequant_bytes > 0 and p.bnb_saves_input)
+        ops += _linear("mlp_up.fc_2", t_expert, f, h, p, count,
+                       adapter_out=_adapted(p, "mlp_up", f), input_saved=first_keeps)
+    else:
+        ops += _linear("mlp_up", t_expert, up_n, h, p, count,
+                       adapter_out=_adapted(p, "mlp_up", up_n))
     tf_ = t_expert * f * ab
     if s.ffn_kind == "swiglu":  # silu(gate) * up saves gate, silu(gate) and up (eager PyTorch)
         ops.append(memory("swiglu", 2 * tf_, tf_, count=count, saved=3 * tf_))
@@ -380,18 +390,22 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
                             layer=False))
         # a frozen head keeps no input, except through LitGPT's quantised head under
         # bitsandbytes before 0.43.2 (Lightning's plugin quantises every nn.Linear)
+        head_keeps = not p.frozen or (p.litgpt and p.dequant_bytes > 0 and p.bnb_saves_input)
         head = gemm("lm_head", t_head, s.vocab, h, act_bytes=ab, w_bytes=p.w_bytes,
-                    layer=False, frozen=p.frozen,
-                    saves_input=not p.frozen or (p.litgpt and p.dequant_bytes > 0
-                                                 and p.bnb_saves_input))
+                    layer=False, frozen=p.frozen, saves_input=head_keeps)
         if p.training:  # logits kept in 16 bit and upcast to fp32 for the loss
             logits = t_head * s.vocab
             upcast = 4.0 / p.loss_chunks if p.loss_chunks else 4.0
             if p.litgpt:  # chunked_cross_entropy: log-softmax of the 16-bit chunks, 16 bit
                 upcast = ab
             head = replace(head, saved_bytes=head.saved_bytes + logits * (ab + upcast))
-            out += [head, memory("cross_entropy", logits * (ab + 4.0), logits * 4.0,
-                                 layer=False)]
+            out.append(head)
+            if p.lora_head and p.lora_rank:  # the head's adapter, as any linear layer's
+                out += [replace(op, layer=False) for op in _linear(
+                    "lm_head", t_head, s.vocab, h, p, 1, input_saved=head_keeps)
+                    if ".lora" in op.name]
+            out.append(memory("cross_entropy", logits * (ab + 4.0), logits * 4.0,
+                              layer=False))
         else:
             out.append(head)
     return out

@@ -53,7 +53,8 @@ class TrainConfig:
     of it through ``index_copy``, 16-bit log-softmax, and for QLoRA Lightning's bitsandbytes
     plugin, which also quantises the head; :mod:`rigwise.model.ops`, :mod:`rigwise.model.memory`).
     ``bnb_saves_input``: bitsandbytes before 0.43.2, whose 4-bit matmul keeps each frozen
-    layer's input for backward (QLoRA)."""
+    layer's input for backward (QLoRA). ``lora_head``: a LoRA adapter on the output head too
+    (LitGPT's ``lora_head``), ``r·(h + V)`` more trainable parameters."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -78,6 +79,7 @@ class TrainConfig:
     optimizer_in_backward: bool = False
     framework: str = "generic"
     bnb_saves_input: bool = False
+    lora_head: bool = False
 
 
 FRAMEWORKS = ("generic", "litgpt")

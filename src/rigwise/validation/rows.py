@@ -60,6 +60,7 @@ class Row(BaseModel):
     ``framework``: whose training code the row ran (``generic`` or ``litgpt``, see
     :class:`rigwise.model.estimate.TrainConfig`); ``bitsandbytes``: the bitsandbytes version of
     a QLoRA row (before 0.43.2 its 4-bit matmul kept each frozen layer's input).
+    ``lora_head``: the recipe adapts the output head too (LitGPT ``lora_head``).
     ``first_step_peak``: the row's peak came from the first micro-batch (its longest sample
     fed first), so nothing of an earlier micro-batch was held
     (:attr:`rigwise.model.memory.MemoryBreakdown.held_bytes` is left out).
@@ -94,6 +95,7 @@ class Row(BaseModel):
     optimizer_in_backward: bool = False
     framework: Literal["generic", "litgpt"] = "generic"
     first_step_peak: bool = False
+    lora_head: bool = False
     bitsandbytes: str | None = Field(default=None, pattern=r"^\d+(\.\d+){0,2}$")
     weights: str | None = None
     engine: str | None = None

@@ -92,7 +92,7 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        optimizer_impl=row.optimizer_impl, grad_accum=row.grad_accum,
                        master_weights=row.master_weights,
                        optimizer_in_backward=row.optimizer_in_backward,
-                       framework=row.framework,
+                       framework=row.framework, lora_head=row.lora_head,
                        bnb_saves_input=row.bitsandbytes is not None
                        and bnb_saves_input(row.bitsandbytes))
 
