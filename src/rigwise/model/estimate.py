@@ -329,9 +329,8 @@ def _litgpt_qlora(s: TransformerShape, fwd: list[Op], linear: float, ckpt: bool,
       Under activation checkpointing the kept inputs belong to the recomputed segments,
       which are freed per segment, so nothing carries over.
     """
-    head = s.vocab * s.hidden
-    if not s.tied_embeddings:
-        linear += head
+    head = 0 if s.tied_embeddings else s.vocab * s.hidden  # a tied head is the embedding
+    linear += head
     qkv = s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head
     dequant = 4.0 * max(head, qkv, s.hidden * s.ffn_hidden)
     held = 0.0
