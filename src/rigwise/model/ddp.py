@@ -29,19 +29,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rigwise.catalog.models import Gpu
-from rigwise.catalog.systems import System, default_system
+from rigwise.catalog.systems import System
 from rigwise.errors import InputError
 from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
-from rigwise.model.efficiency import efficiency_of, overheads
+from rigwise.model.efficiency import overheads
 from rigwise.model.estimate import TrainConfig
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, OPTIMIZER_STEP_BYTES_PER_PARAM
 from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
+from rigwise.model.parallel_context import search_setup
 from rigwise.model.parallel_memory import gathered_weight_bytes, working_weight_bytes
 from rigwise.model.parallel_plan import Plan, PlanMemory, PlanSpec, StepTime, _limit
 from rigwise.model.parallel_search import _rank_key
-from rigwise.model.precision import train_precision
-from rigwise.model.roofline import Device, make_device
+from rigwise.model.roofline import Device
 from rigwise.model.step import (
     TimeShares,
     backward_ops,
@@ -102,21 +102,10 @@ def cnn_context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
     assert isinstance(shape, CnnShape)
     if cfg.task not in ("train", "finetune"):
         raise InputError(f"{cfg.task} needs a transformer; {model.name} is a CNN")
-    if n_gpus <= 0:
-        raise InputError(f"GPU count must be positive, got {n_gpus}")
-    batch = global_batch if global_batch is not None else cfg.batch_size * n_gpus
-    if batch <= 0:
-        raise InputError(f"global batch must be positive, got {batch}")
-    if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
-        raise InputError(f"unknown optimizer {cfg.optimizer!r}")
-    prec = train_precision(cfg.precision, gpu)
-    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
-    sys_ = system or default_system(gpu, n_gpus)
-    if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
-        raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "
-                         "pick a cluster template or your own file with --system")
-    return CnnCtx(model, shape, gpu, dev, sys_, cfg, prec.name, prec.act_bytes,
-                  prec.gemm_weight_bytes, batch)
+    setup = search_setup(gpu, cfg, system, global_batch, n_gpus)
+    prec = setup.prec
+    return CnnCtx(model, shape, gpu, setup.dev, setup.system, cfg, prec.name, prec.act_bytes,
+                  prec.gemm_weight_bytes, setup.global_batch)
 
 
 def _micro(ctx: CnnCtx, batch: int) -> _Micro:

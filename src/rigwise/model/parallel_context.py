@@ -18,7 +18,7 @@ from rigwise.model.estimate import TrainConfig, _seq_len
 from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
 from rigwise.model.ops import Op, PassSpec, transformer_forward
 from rigwise.model.parallel_plan import PlanSpec
-from rigwise.model.precision import train_precision
+from rigwise.model.precision import TrainPrecision, train_precision
 from rigwise.model.roofline import Device, make_device
 from rigwise.model.step import TimeShares, backward_ops
 from rigwise.workload.schema import Model, TransformerShape
@@ -49,6 +49,44 @@ class _Ctx:
         field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SearchSetup:
+    """What every plan search (transformer or CNN) starts from: the precision on the GPU,
+    the device model, the system and the global batch."""
+
+    prec: TrainPrecision
+    dev: Device
+    system: System
+    global_batch: int
+
+
+def search_setup(gpu: Gpu, cfg: TrainConfig, system: System | None,
+                 global_batch: int | None, n_gpus: int) -> SearchSetup:
+    """Check the inputs of a plan search on ``n_gpus`` GPUs and build its shared setup;
+    ``global_batch`` None is ``cfg.batch_size`` per GPU, ``system`` None the GPU's default
+    system.
+
+    Raises:
+        InputError: non-positive GPU count or batch, an unknown optimizer, more GPUs than
+            the system holds.
+        UnsupportedError: a precision the GPU cannot run.
+    """
+    if n_gpus <= 0:
+        raise InputError(f"GPU count must be positive, got {n_gpus}")
+    batch = global_batch if global_batch is not None else cfg.batch_size * n_gpus
+    if batch <= 0:
+        raise InputError(f"global batch must be positive, got {batch}")
+    if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
+        raise InputError(f"unknown optimizer {cfg.optimizer!r}")
+    prec = train_precision(cfg.precision, gpu)
+    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
+    sys_ = system or default_system(gpu, n_gpus)
+    if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
+        raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "
+                         "pick a cluster template or your own file with --system")
+    return SearchSetup(prec, dev, sys_, batch)
+
+
 def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
              global_batch: int | None, n_gpus: int) -> _Ctx:
     shape = model.shape
@@ -58,26 +96,15 @@ def _context(model: Model, gpu: Gpu, cfg: TrainConfig, system: System | None,
     if cfg.task not in ("train", "finetune"):
         raise InputError(f"parallel plans cover full training; task {cfg.task!r} is not "
                          "supported here")
-    if n_gpus <= 0:
-        raise InputError(f"GPU count must be positive, got {n_gpus}")
-    prec = train_precision(cfg.precision, gpu)
+    setup = search_setup(gpu, cfg, system, global_batch, n_gpus)
+    prec = setup.prec
     seq = _seq_len(model, shape, cfg.seq_len)
-    batch = global_batch if global_batch is not None else cfg.batch_size * n_gpus
-    if batch <= 0:
-        raise InputError(f"global batch must be positive, got {batch}")
-    if cfg.optimizer not in OPTIMIZER_BYTES_PER_PARAM:
-        raise InputError(f"unknown optimizer {cfg.optimizer!r}")
-    dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
-    sys_ = system or default_system(gpu, n_gpus)
-    if sys_.max_gpus is not None and n_gpus > sys_.max_gpus:
-        raise InputError(f"{sys_.name} holds at most {sys_.max_gpus} GPUs, not {n_gpus}; "
-                         "pick a cluster template or your own file with --system")
     spec = PassSpec(batch=1, seq=seq, context=seq, act_bytes=prec.act_bytes,
                     w_bytes=prec.gemm_weight_bytes, causal=shape.family == "decoder")
     fwd = transformer_forward(shape, spec)
     flop = sum(op.flop * op.count for op in fwd + backward_ops(fwd))
-    return _Ctx(model, shape, gpu, dev, sys_, cfg, prec.name, prec.act_bytes,
-                prec.gemm_weight_bytes, seq, batch, flop)
+    return _Ctx(model, shape, gpu, setup.dev, setup.system, cfg, prec.name, prec.act_bytes,
+                prec.gemm_weight_bytes, seq, setup.global_batch, flop)
 
 
 def _check(ctx: _Ctx, p: PlanSpec, n_gpus: int) -> list[str]:
