@@ -28,6 +28,7 @@ from rigwise.model.efficiency import (
     efficiency_of,
     overheads,
 )
+from rigwise.model.litgpt import litgpt_qlora
 from rigwise.model.loader import loader_limit
 from rigwise.model.memory import (
     NF4_BITS_NO_DOUBLE_QUANT,
@@ -169,7 +170,7 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     if cfg.task == "qlora":
         dequant = _largest_matrix(shape) * 2.0
         if cfg.framework == "litgpt":
-            linear, dequant, held = _litgpt_qlora(shape, fwd, linear, ckpt,
+            linear, dequant, held = litgpt_qlora(shape, fwd, linear, ckpt,
                                                   cfg.bnb_saves_input)
     mem = train_memory(task=cfg.task, precision=prec.name, optimizer=cfg.optimizer,
                        params=pc.total, linear_params=linear, lora_params=lora, forward=fwd,
@@ -306,38 +307,6 @@ NF4_BYTES = 0.516
 def _largest_matrix(s: TransformerShape) -> float:
     return max(s.hidden * s.ffn_hidden * (2 if s.ffn_kind == "swiglu" else 1),
                s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head)
-
-
-def _litgpt_qlora(s: TransformerShape, fwd: list[Op], linear: float, ckpt: bool,
-                  bnb_saves_input: bool) -> tuple[float, float, float]:
-    """(NF4 weights, dequantisation buffer bytes, previous micro-batch's kept bytes) of
-    LitGPT's QLoRA (``litgpt finetune_lora --quantize bnb.nf4``).
-
-    * Lightning's ``BitsandbytesPrecision`` replaces every ``torch.nn.Linear``, the head's
-      included (LitGPT passes no ``ignore_modules``), so an untied head is NF4 too.
-    * It quantises from float16 (``weight.to(torch.half)`` before ``quantize_4bit``, Lightning
-      2.1 to 2.6), so ``dequantize_4bit`` returns float16 and ``MatMul4Bit`` casts it to the
-      bf16 input's dtype: 4 bytes per weight of the matrix in use, at most the head's, while
-      all activations are held (the head runs last in the forward and first in backward).
-    * Before bitsandbytes 0.43.2 ``MatMul4Bit`` keeps its input as a context attribute
-      (``ctx.tensors``), which backward does not release: it lives as long as the graph, and
-      LitGPT's loop keeps the graph through ``logits`` and ``loss`` until the next micro-batch
-      reassigns them (``fit`` in litgpt/finetune/lora.py). The inputs of the previous
-      micro-batch are therefore still held during the next forward. Checked on CPU with a
-      live-storage count over two iterations of litgpt 0.5.13's Llama-2-7B layers with the
-      pre-0.43.2 rule (+47.7 MB per layer at 1,024 tokens, ``(3h + f)·2`` bytes per token).
-      Under activation checkpointing the kept inputs belong to the recomputed segments,
-      which are freed per segment, so nothing carries over.
-    """
-    head = 0 if s.tied_embeddings else s.vocab * s.hidden  # a tied head is the embedding
-    linear += head
-    qkv = s.hidden * (s.n_heads + 2 * s.n_kv_heads) * s.d_head
-    dequant = 4.0 * max(head, qkv, s.hidden * s.ffn_hidden)
-    held = 0.0
-    if bnb_saves_input and not ckpt:
-        held = sum(op.saved_bytes * op.count for op in fwd
-                   if op.kind == "gemm" and op.frozen and op.saved_bytes > 0 and op.layer)
-    return linear, dequant, held
 
 
 def _seq_len(model: Model, shape: TransformerShape, seq_len: int | None) -> int:

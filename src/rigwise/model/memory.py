@@ -71,7 +71,7 @@ class MemoryBreakdown:
     allocator and not in :attr:`per_gpu_bytes` or :attr:`fits`: they use the GPU memory
     left free and live in host memory beyond it. ``held_bytes``: the part of
     ``activations_bytes`` that the previous micro-batch still holds (its graph outlives its
-    backward; :func:`rigwise.model.estimate._litgpt_qlora`); a step after a shorter
+    backward; :func:`rigwise.model.litgpt.litgpt_qlora`); a step after a shorter
     micro-batch, or the first one, holds less."""
 
     weights_bytes: float
@@ -150,7 +150,7 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
 
     ``held_bytes``: activation bytes of the previous micro-batch still held at this one's
     peak (LitGPT's QLoRA under bitsandbytes before 0.43.2,
-    :func:`rigwise.model.estimate._litgpt_qlora`).
+    :func:`rigwise.model.litgpt.litgpt_qlora`).
 
     ``shard`` > 1 divides weights, gradients and optimizer states over that many GPUs (ZeRO-3 /
     FSDP; Rajbhandari et al. 2020), keeping one gathered layer as a buffer. ``states``: pure

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from rigwise.errors import InputError
+from rigwise.model.litgpt import litgpt_kept_heads
 from rigwise.workload.schema import CnnShape, TracedShape, TransformerShape
 
 OpKind = Literal["gemm", "conv", "attention", "memory"]
@@ -268,7 +269,7 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
     # fused kernels (SDPA, FlashAttention) save Q, K, V and the output O (and a log-sum-exp)
     saved = b * sq * (2 * a + 2 * g) * d * p.act_bytes if p.training else 0.0
     if p.training and p.litgpt and p.fused_attention:
-        saved = b * sq * _litgpt_kept_heads(s) * d * p.act_bytes
+        saved = b * sq * litgpt_kept_heads(s) * d * p.act_bytes
     moved = q_o + kv
     if not p.fused_attention:
         if p.training:  # eager attention: O is the out-projection's input, saved there
@@ -281,17 +282,6 @@ def attention(s: TransformerShape, p: PassSpec) -> Op:
             saved += scores * (sb * (2 if drop else 1) + (1 if drop else 0)
                                + (p.act_bytes if p.autocast else 0.0))
     return Op("attention", "attention", flop, moved, s.n_layers, saved_bytes=saved)
-
-
-def _litgpt_kept_heads(s: TransformerShape) -> int:
-    """Head-sized tensors per token that LitGPT's fused attention keeps (:func:`attention`)."""
-    a, g = s.n_heads, s.n_kv_heads
-    if g < a:  # k and v repeated to all query heads: q, k, v, O
-        return 4 * a
-    fused = a + 2 * g  # v is a view of the fused QKV output, which it keeps alive
-    if s.position == "rope":  # q and k are new (rotated) tensors
-        return a + g + fused + a
-    return fused + a  # q, k and v are all views of the fused output
 
 
 def _eager_score_bytes(s: TransformerShape, p: PassSpec) -> float:
