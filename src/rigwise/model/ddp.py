@@ -35,7 +35,11 @@ from rigwise.model import comm
 from rigwise.model.comm import Group, collective_time
 from rigwise.model.efficiency import overheads
 from rigwise.model.estimate import TrainConfig
-from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, OPTIMIZER_STEP_BYTES_PER_PARAM
+from rigwise.model.memory import (
+    OPTIMIZER_BYTES_PER_PARAM,
+    OPTIMIZER_STEP_BYTES_PER_PARAM,
+    framework_overhead_bytes,
+)
 from rigwise.model.ops import TRANSPOSE_SUFFIX, Op, cnn_forward, memory, nchw_transposes
 from rigwise.model.parallel_context import search_setup
 from rigwise.model.parallel_memory import gathered_weight_bytes, working_weight_bytes
@@ -166,10 +170,8 @@ def _memory(ctx: CnnCtx, p: PlanSpec, micro: _Micro) -> PlanMemory:
     grads = params * 4.0 / (p.dp if p.zero >= 2 else 1)
     opt = params * OPTIMIZER_BYTES_PER_PARAM[ctx.cfg.optimizer] / zd
     acts = sum(o.saved_bytes * o.count for o in micro.fwd)
-    oh = overheads()
-    overhead = oh.cuda_context_bytes + oh.fragmentation * (acts + grads)
-    return PlanMemory(params * work + master, grads, opt, acts, overhead,
-                      ctx.gpu.memory_bytes)
+    return PlanMemory(params * work + master, grads, opt, acts,
+                      framework_overhead_bytes(acts, grads), ctx.gpu.memory_bytes)
 
 
 def _dp_comm(ctx: CnnCtx, p: PlanSpec, micro: _Micro) -> tuple[float, float]:

@@ -107,6 +107,14 @@ class MemoryBreakdown:
         return self.paged_bytes - self.paged_resident_bytes
 
 
+def framework_overhead_bytes(activations: float, gradients: float) -> float:
+    """The CUDA context and workspaces plus the caching allocator's slack, a fraction of the
+    activations and gradients (the data file's ``[memory]``). Neither is counted by
+    ``torch.cuda.max_memory_allocated``."""
+    o = overheads()
+    return o.cuda_context_bytes + o.fragmentation * (activations + gradients)
+
+
 def weights_bytes_train(task: str, precision: str, params: float, linear_params: float,
                         lora_params: float, nf4_bits: float = NF4_BITS_PER_WEIGHT) -> float:
     """Bytes of model weights for training tasks (see the module docstring); ``nf4_bits``:
@@ -172,8 +180,7 @@ def train_memory(*, task: str, precision: str, optimizer: str, params: float,
         weights, grads, opt = weights / shard + gathered, grads / shard, opt / shard
     acts = activation_bytes(forward, checkpointing=checkpointing,
                             layer_input_bytes=layer_input_bytes, n_layers=n_layers) + held_bytes
-    o = overheads()
-    overhead = o.cuda_context_bytes + o.fragmentation * (acts + grads) + dequant_buffer_bytes
+    overhead = framework_overhead_bytes(acts, grads) + dequant_buffer_bytes
     return MemoryBreakdown(weights, grads, opt, acts, 0.0, overhead, capacity_bytes, paged,
                            held_bytes)
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import math
 
-from rigwise.model.efficiency import overheads
-from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM
+from rigwise.model.memory import OPTIMIZER_BYTES_PER_PARAM, framework_overhead_bytes
 from rigwise.model.ops import Op
 from rigwise.model.parallel_context import _REPLICATED_WITHOUT_SP, _Ctx
 from rigwise.model.parallel_plan import PlanMemory, PlanSpec
@@ -128,6 +127,5 @@ def _activations(ctx: _Ctx, p: PlanSpec, fwd: list[Op], microbatches: int) -> fl
 def _plan_memory(ctx: _Ctx, p: PlanSpec, fwd: list[Op], microbatches: int) -> PlanMemory:
     w, g, o, host = _state_bytes(ctx, p)
     acts = _activations(ctx, p, fwd, microbatches)
-    oh = overheads()
-    overhead = oh.cuda_context_bytes + oh.fragmentation * (acts + g)
-    return PlanMemory(w, g, o, acts, overhead, ctx.gpu.memory_bytes, host)
+    return PlanMemory(w, g, o, acts, framework_overhead_bytes(acts, g), ctx.gpu.memory_bytes,
+                      host)

@@ -18,6 +18,7 @@ from rigwise.errors import RigwiseError
 from rigwise.model.efficiency import basis_of, overheads
 from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
 from rigwise.model.infer import InferConfig, estimate_infer
+from rigwise.model.memory import framework_overhead_bytes
 from rigwise.model.train_config import bnb_saves_input
 from rigwise.validation.rows import UNIT_SCALE, Row
 from rigwise.workload.models import get_model
@@ -107,10 +108,9 @@ def _train_value(row: Row, gpus: int | None = None) -> float:
         total = est.memory.per_gpu_bytes
         if row.first_step_peak:  # no earlier micro-batch held anything
             total -= est.memory.held_bytes
-        if row.memory_kind == "allocated":  # the CUDA context is not an allocation,
-            m, o = est.memory, overheads()  # nor is the allocator's cached slack
-            total -= o.cuda_context_bytes + o.fragmentation * (m.activations_bytes
-                                                               + m.gradients_bytes)
+        if row.memory_kind == "allocated":  # neither the context nor cached slack is
+            m = est.memory  # an allocation
+            total -= framework_overhead_bytes(m.activations_bytes, m.gradients_bytes)
         elif row.memory_kind == "used":  # the device holds the resident paged states too
             total += est.memory.paged_resident_bytes
             if row.context_bytes is not None:  # measured in the row's own environment
