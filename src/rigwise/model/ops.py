@@ -149,7 +149,7 @@ def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: i
     of that width with ``index_copy_`` (``LoRAQKVLinear.zero_pad``), whose backward keeps its
     ``source``, the adapter output (``IndexCopyBackward0``, seen with ``saved_tensors_hooks``
     on litgpt 0.5.13 and PyTorch 2.13)."""
-    saves = (not p.frozen or (p.dequant_bytes > 0 and p.bnb_saves_input)) and not input_saved
+    saves = _keeps_input(p) and not input_saved
     ops = [gemm(name, tokens, d_out, d_in, act_bytes=p.act_bytes, w_bytes=p.w_bytes,
                 count=count, frozen=p.frozen, saves_input=saves)]
     if p.dequant_bytes:
@@ -171,6 +171,12 @@ def _linear(name: str, tokens: int, d_out: int, d_in: int, p: PassSpec, count: i
             lora_b = replace(lora_b, saved_bytes=lora_b.saved_bytes + tokens * out * p.act_bytes)
         ops.append(lora_b)
     return ops
+
+
+def _keeps_input(p: PassSpec) -> bool:
+    """Whether a base linear layer keeps its input for backward (:func:`_linear`): its
+    weight trains, or it is a 4-bit layer of bitsandbytes before 0.43.2."""
+    return not p.frozen or (p.dequant_bytes > 0 and p.bnb_saves_input)
 
 
 def _adapted(p: PassSpec, which: str, d_out: int, qv: int = 0) -> int:
@@ -319,9 +325,8 @@ def _mlp(s: TransformerShape, p: PassSpec) -> list[Op]:
         # LitGPT's LLaMAMLP: fc_1 and fc_2 are two linear layers reading the same input, each
         # with its own LoRA adapter (and dropout); a kept input is one tensor for both
         ops += _linear("mlp_up", t_expert, f, h, p, count, adapter_out=_adapted(p, "mlp_up", f))
-        first_keeps = not p.frozen or (p.dequant_bytes > 0 and p.bnb_saves_input)
         ops += _linear("mlp_up.fc_2", t_expert, f, h, p, count,
-                       adapter_out=_adapted(p, "mlp_up", f), input_saved=first_keeps)
+                       adapter_out=_adapted(p, "mlp_up", f), input_saved=_keeps_input(p))
     else:
         ops += _linear("mlp_up", t_expert, up_n, h, p, count,
                        adapter_out=_adapted(p, "mlp_up", up_n))
@@ -380,7 +385,7 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
                             layer=False))
         # a frozen head keeps no input, except through LitGPT's quantised head under
         # bitsandbytes before 0.43.2 (Lightning's plugin quantises every nn.Linear)
-        head_keeps = not p.frozen or (p.litgpt and p.dequant_bytes > 0 and p.bnb_saves_input)
+        head_keeps = _keeps_input(p) and (not p.frozen or p.litgpt)
         head = gemm("lm_head", t_head, s.vocab, h, act_bytes=ab, w_bytes=p.w_bytes,
                     layer=False, frozen=p.frozen, saves_input=head_keeps)
         if p.training:  # logits kept in 16 bit and upcast to fp32 for the loss
