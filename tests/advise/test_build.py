@@ -328,3 +328,19 @@ def test_a_slow_cpu_loader_caps_every_option_and_favours_cheaper_gpus() -> None:
     assert "data loader (CPU)" in fast.why
     free = rank(model, Workload(task="train"), gpus, Constraints(gpus=1), sort="speed", top=3)
     assert free.options[0].throughput > 2 * 640
+
+
+def test_two_device_boards_take_one_slot_per_board(tmp_path: Path) -> None:
+    # A Tesla K80 carries two GK210 GPUs on one card (AnandTech, 2014-11-17): four GPUs are two
+    # cards and fit the board's slots; eight are four cards and do not.
+    def slot_findings(n: int) -> list[str]:
+        path = _write(tmp_path, f"k80-{n}.toml", f"""
+gpu = "Tesla K80"
+gpus = {n}
+motherboard = "Asus ROG STRIX X870E-E GAMING WIFI"
+""")
+        return [f.message for f in check_parts(load_parts_list(path)).findings
+                if f.code == "slots"]
+
+    assert slot_findings(4) == []
+    assert slot_findings(8) and "on 4 boards" in slot_findings(8)[0]

@@ -96,6 +96,28 @@ def test_datasheet_anchors(gid: str, precision: str, peak: float, bandwidth: flo
     assert g.tdp_w == pytest.approx(tdp, rel=0.01)
 
 
+@pytest.mark.parametrize(("gid", "gib", "bandwidth", "fp32", "tdp", "launch"), [
+    # AnandTech, Tesla K80 launch (2014-11-17): per GK210 12 GB, 240 GB/s, 4.37 TFLOPS fp32,
+    # half of the 300 W board and of its $5,000 launch price.
+    ("nvidia-tesla-k80", 12, 240e9, 4.37e12, 150, 2500),
+    # AMD CDNA 2 white paper: per GCD 64 GB, 1.6384 TB/s, 23.95 TFLOPS vector fp32; ROCm: 560 W.
+    ("amd-mi250x", 64, 1638.4e9, 23.95e12, 280, 7250),
+])
+def test_two_device_boards_are_one_gpu_per_device(gid: str, gib: float, bandwidth: float,
+                                                  fp32: float, tdp: float,
+                                                  launch: float) -> None:
+    # CUDA/ROCm and clouds count one GK210 or one GCD as one GPU; so does every estimate
+    g = catalog().gpus[gid]
+    assert g.devices_per_board == 2
+    assert g.memory_bytes == pytest.approx(gib * 2**30)
+    assert g.memory_bandwidth_bytes_per_s == pytest.approx(bandwidth)
+    assert g.peak("fp32") == pytest.approx(fp32, rel=0.005)
+    assert g.tdp_w == pytest.approx(tdp)
+    price = g.purchase_price_usd("new")
+    assert price is not None and price[0] == pytest.approx(launch)
+    assert "1/2 of a 2-device board" in price[1]
+
+
 def test_dense_and_sparse_kept_apart() -> None:
     h100 = catalog().gpus["nvidia-h100-sxm5-80gb"]
     # the datasheet headline 1,979 TFLOPS bf16 is the 2:4-sparse figure

@@ -159,12 +159,15 @@ def _platform(gpu: Gpu, n: int, cpu: Cpu | None, board: Motherboard | None,
     r = parts().rules
     if board is not None:
         slots = board.gpu_slots.value
-        if n > len(slots):
+        cards = -(-n // gpu.devices_per_board)  # a K80 board holds two GPUs in one slot
+        if cards > len(slots):
+            what = f"{n} GPUs" if cards == n else f"{n} GPUs on {cards} boards"
             out.append(Finding("error", "slots", f"{board.name} has {len(slots)} slot(s) for "
-                               f"GPUs; {n} GPUs do not fit"))
-        narrow = [s for s in slots[:n] if s.lanes < 8]
-        if n > 1 and narrow:
-            out.append(Finding("warning", "slot-lanes", f"GPU {len(slots[:n]) - len(narrow) + 1} "
+                               f"GPUs; {what} do not fit"))
+        narrow = [s for s in slots[:cards] if s.lanes < 8]
+        if cards > 1 and narrow:
+            first = len(slots[:cards]) - len(narrow) + 1
+            out.append(Finding("warning", "slot-lanes", f"GPU {first} "
                                f"sits in a x{narrow[0].lanes} {narrow[0].via} slot; the guide "
                                "asks 8 lanes per GPU for multi-GPU training (x4 costs more "
                                "in gradient all-reduce; for 1-2 GPUs running separate jobs it "

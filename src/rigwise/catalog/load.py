@@ -108,42 +108,57 @@ def _provenance(specs: BaseModel) -> dict[str, str]:
 
 
 def build_gpu(f: GpuFile, prices: tuple[PriceObservation, ...] = ()) -> Gpu:
-    """The SI-unit :class:`Gpu` of a validated GPU file."""
+    """The SI-unit :class:`Gpu` of a validated GPU file: one device, as CUDA or ROCm count it.
+
+    A board with ``devices_per_board`` devices (Tesla K80, MI250X) has its memory, bandwidth,
+    L2, compute units, peaks, TDP, slots, host lanes, fabric bandwidth and launch price divided
+    among them; clocks, generation and fabric kind are the same for every device.
+    """
     s = f.specs
+    n = s.devices_per_board.value if s.devices_per_board else 1
     peaks: dict[str, float] = {}
     for precision, field in _PRECISION_FIELDS.items():
         item = getattr(s, field)
         if item is not None:
-            peaks[precision] = units.tflops_to_flop_per_s(item.value)
+            peaks[precision] = units.tflops_to_flop_per_s(item.value) / n
     if "bf16" in peaks and "fp16" not in peaks:
         peaks["fp16"] = peaks["bf16"]
+
+    def share(item: Sourced[float] | None, scale: float = 1.0) -> float | None:
+        value = _value(item, scale)
+        return None if value is None else value / n
+
+    def share_int(item: Sourced[int] | None) -> int | None:
+        return None if item is None else max(1, item.value // n)
+
     return Gpu(
         id=f.id, name=f.name, vendor=f.vendor, segment=f.segment,
         architecture=f.architecture, chip=f.chip, compute_capability=f.compute_capability,
         aliases=f.aliases, release_date=s.release_date.value,
-        memory_bytes=units.gib_to_bytes(s.memory_gib.value),
+        memory_bytes=units.gib_to_bytes(s.memory_gib.value) / n,
         memory_type=s.memory_type.value,
         memory_bandwidth_bytes_per_s=units.gb_per_s_to_bytes_per_s(
-            s.memory_bandwidth_gb_per_s.value),
-        l2_cache_bytes=_value(s.l2_cache_mib, units.MIB),
-        compute_units=s.compute_units.value if s.compute_units else None,
+            s.memory_bandwidth_gb_per_s.value) / n,
+        l2_cache_bytes=share(s.l2_cache_mib, units.MIB),
+        compute_units=share_int(s.compute_units),
         boost_clock_hz=_value(s.boost_clock_mhz, units.MEGA),
         peak_flop_per_s=peaks,
-        fp16_acc16_flop_per_s=_value(s.fp16_acc16_tflops, units.TERA),
+        fp16_acc16_flop_per_s=share(s.fp16_acc16_tflops, units.TERA),
         sparsity_factor=s.sparsity_factor.value,
-        tdp_w=_value(s.tdp_w),
+        tdp_w=share(s.tdp_w),
         form_factor=s.form_factor.value,
-        slots=s.slots.value if s.slots else None,
+        slots=share_int(s.slots),
         cooling=s.cooling.value if s.cooling else None,
         pcie_gen=s.pcie_gen.value if s.pcie_gen else None,
-        pcie_lanes=s.pcie_lanes.value if s.pcie_lanes else None,
+        pcie_lanes=share_int(s.pcie_lanes),
         scaleup_fabric=s.scaleup_fabric.value,
-        scaleup_bytes_per_s_per_direction=_value(s.scaleup_gb_per_s_per_direction, units.GIGA),
+        scaleup_bytes_per_s_per_direction=share(s.scaleup_gb_per_s_per_direction, units.GIGA),
         p2p=s.p2p.value,
-        launch_price_usd=_value(s.launch_price_usd),
+        launch_price_usd=share(s.launch_price_usd),
         sources=dict(f.sources),
         provenance=_provenance(s),
         prices=prices,
+        devices_per_board=n,
     )
 
 

@@ -17,7 +17,11 @@ Precision = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4
 
 @dataclass(frozen=True, slots=True)
 class Gpu:
-    """One accelerator (a board, module, chip or SoC), quantities in SI units.
+    """One accelerator device (a board, module, chip or SoC), quantities in SI units.
+
+    One ``Gpu`` is one device as CUDA or ROCm enumerate it and as clouds bill it. Where a board
+    carries several (``devices_per_board`` > 1: the Tesla K80's two GK210, the MI250X's two
+    GCDs), every quantity and price here is one device's share of the board.
 
     ``peak_flop_per_s`` maps each supported precision to its dense peak in FLOP/s (OP/s for
     integer types); a precision missing from it is not supported by the device.
@@ -54,6 +58,7 @@ class Gpu:
     sources: dict[str, Source]
     provenance: dict[str, str]
     prices: tuple[PriceObservation, ...] = field(default=())
+    devices_per_board: int = 1
 
     def supports(self, precision: str) -> bool:
         """True if the device has a published peak for ``precision``."""
@@ -72,16 +77,19 @@ class Gpu:
         """Price to buy one unit in ``market`` (``new`` or ``used``) and what it is.
 
         New: the latest street price, else the launch price. Used: the latest used price.
+        Observed prices are per board; a board of several devices is shared among them.
         Returns ``(usd, description)``, or None when no price is known.
         """
+        n = self.devices_per_board
+        per = "" if n == 1 else f", 1/{n} of a {n}-device board"
         if market == "used":
             obs = self.latest_price("used")
-            return (obs.usd, f"used, {obs.date:%Y-%m}") if obs and obs.usd else None
+            return (obs.usd / n, f"used, {obs.date:%Y-%m}{per}") if obs and obs.usd else None
         obs = self.latest_price("street_new")
         if obs and obs.usd:
-            return obs.usd, f"street, {obs.date:%Y-%m}"
+            return obs.usd / n, f"street, {obs.date:%Y-%m}{per}"
         if self.launch_price_usd:
-            return self.launch_price_usd, f"launch, {self.release_date:%Y}"
+            return self.launch_price_usd, f"launch, {self.release_date:%Y}{per}"
         return None
 
     def cloud_price_usd_per_h(self) -> tuple[float, str] | None:

@@ -63,7 +63,13 @@ class Sourced(_Frozen, Generic[T]):
 
 
 class GpuSpecsFile(_Frozen):
-    """The ``[specs]`` table of a GPU file; units in the key names (GB = 1e9, GiB = 2**30)."""
+    """The ``[specs]`` table of a GPU file; units in the key names (GB = 1e9, GiB = 2**30).
+
+    Figures are per board (the unit sold). ``devices_per_board`` counts the devices that CUDA or
+    ROCm enumerate on it (two GK210 on a Tesla K80, two GCDs on an MI250X); the loader divides
+    the board's memory, bandwidth, cache, units, peaks, power, host lanes, fabric bandwidth and
+    price by it, so that one catalog GPU is one device as software and the cloud count it.
+    """
 
     release_date: Sourced[dt.date]
     memory_gib: Sourced[PositiveFloat]
@@ -93,6 +99,7 @@ class GpuSpecsFile(_Frozen):
     scaleup_gb_per_s_per_direction: Sourced[NonNegFloat] | None = None
     p2p: Sourced[bool]
     launch_price_usd: Sourced[PositiveFloat] | None = None
+    devices_per_board: Sourced[Annotated[int, Field(ge=1, le=8)]] | None = None
 
 
 class GpuFile(_Frozen):
@@ -120,8 +127,9 @@ class GpuFile(_Frozen):
 class PriceObservation(_Frozen):
     """One dated price seen in public: a purchase price or a cloud rate.
 
-    ``usd`` is the price of one unit for purchases; ``usd_per_h`` is the price of one GPU-hour
-    for cloud kinds (an 8-GPU instance's rate divided by 8, with ``gpus_per_instance`` kept).
+    ``usd`` is the price of one unit (board) for purchases; ``usd_per_h`` is the price of one
+    GPU-hour for cloud kinds (an 8-GPU instance's rate divided by 8, with ``gpus_per_instance``
+    kept), where a GPU is one device as the cloud counts it (one GK210 of a K80, one GCD).
     """
 
     kind: PriceKind

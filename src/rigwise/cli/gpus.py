@@ -90,13 +90,17 @@ def _spec_rows(g: Gpu) -> list[tuple[str, str]]:
         ("L2 cache", f"{g.l2_cache_bytes / 2**20:.0f} MiB" if g.l2_cache_bytes else "-"),
         ("SMs / CUs", str(g.compute_units or "-")),
     ]
+    if g.devices_per_board > 1:
+        rows.insert(1, ("devices", f"{g.devices_per_board} per board; every figure and price "
+                                   "here is one device's share (one GPU to CUDA/ROCm and clouds)"))
     for p in _PEAKS:
         if g.supports(p):
             rows.append((f"{p} dense TFLOPS", _tflops(g, p)))
     rows += [
         ("sparsity factor", f"{g.sparsity_factor:g}x"),
         ("TDP", f"{g.tdp_w:.0f} W" if g.tdp_w else "-"),
-        ("form factor", f"{g.form_factor}" + (f", {g.slots} slots" if g.slots else "")),
+        ("form factor", f"{g.form_factor}" + (
+            f", {g.slots * g.devices_per_board}-slot board" if g.slots else "")),
         ("host link", f"PCIe {g.pcie_gen}.0 x{g.pcie_lanes}" if g.pcie_gen else "-"),
         ("scale-up", g.scaleup_fabric + (
             f", {g.scaleup_bytes_per_s_per_direction / 1e9:,.0f} GB/s per direction"

@@ -229,6 +229,7 @@ def gpu_json(g: Gpu) -> dict[str, Any]:
         "scaleup_fabric": g.scaleup_fabric,
         "scaleup_bytes_per_s_per_direction": g.scaleup_bytes_per_s_per_direction,
         "p2p": g.p2p, "launch_price_usd": g.launch_price_usd,
+        "devices_per_board": g.devices_per_board,
         "prices": [p.model_dump(mode="json", exclude_none=True) for p in g.prices],
         "provenance": g.provenance,
         "sources": {k: s.model_dump(mode="json") for k, s in g.sources.items()},

@@ -170,6 +170,10 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
     for i, o in enumerate(a.options, 1):
         short = o.gpu.name.replace("NVIDIA GeForce ", "").replace("NVIDIA ", "")
         name = short if o.gpus == 1 else f"{o.gpus}x {short}"
+        per = o.gpu.devices_per_board  # a K80 or MI250X board carries two GPUs
+        if per > 1:
+            name += (f", {o.gpus // per} board{'s' if o.gpus > per else ''}"
+                     if o.gpus % per == 0 else f", {o.gpus}/{per} board")
         mem = o.estimate.memory
         price = (f"${o.price_usd_per_h:.2f}/h" if o.price_usd_per_h else "-") if cloud else (
             format_usd(o.price_usd) if o.price_usd else "-")
