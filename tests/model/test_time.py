@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rigwise.catalog.load import catalog
@@ -113,11 +115,31 @@ def test_two_gpus_shard_a_model_one_cannot_hold() -> None:
     ({"precision": "bf16"}, UnsupportedError),
     ({"precision": "fp4x"}, UnsupportedError),
     ({"seq_len": 100_000}, InputError),
+    ({"seq_len": 512, "mean_seq_len": 600}, InputError),
+    ({"seq_len": 512, "mean_seq_len": 0}, InputError),
 ])
 def test_bad_training_input(kwargs: dict[str, object], error: type[Exception]) -> None:
     v100 = catalog().gpus["nvidia-v100-sxm2-32gb"]
     with pytest.raises(error):
         estimate_train(builtin_models()["gpt2"], v100, TrainConfig(**kwargs))  # type: ignore[arg-type]
+
+
+def test_length_binned_batches_take_time_at_the_mean_and_memory_at_the_longest() -> None:
+    # BERT phase 2 on padded-per-batch data (DeepLearningExamples' LDDL bins): a batch whose
+    # sequences average 288 padded tokens costs the time of 288, the memory of the longest 512
+    bert = builtin_models()["bert-large"]
+    base = TrainConfig(precision="tf32", batch_size=16, seq_len=512, fused_attention=False)
+    full = estimate_train(bert, A100, base)
+    binned = estimate_train(bert, A100, replace(base, mean_seq_len=288))
+    short = estimate_train(bert, A100, replace(base, seq_len=288))
+    assert binned.memory.per_gpu_bytes == full.memory.per_gpu_bytes
+    assert binned.step_time_s == pytest.approx(short.step_time_s)
+    assert binned.step_time_s < 0.65 * full.step_time_s  # 288/512 = 0.56 plus fixed costs
+    assert binned.seq_len == 512
+    assert binned.tokens_per_s == pytest.approx(binned.samples_per_s * 288)
+    with pytest.raises(UnsupportedError):  # parallel plans take one sequence length
+        estimate_train(builtin_models()["llama-2-7b"], H100,
+                       TrainConfig(gpus=8, seq_len=4096, mean_seq_len=2048))
 
 
 def test_bad_inference_input() -> None:

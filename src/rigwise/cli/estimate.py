@@ -48,6 +48,9 @@ def train(
     precision: Annotated[str, typer.Option(help="fp32, tf32, fp16, bf16 or fp8")] = "bf16",
     batch_size: Annotated[int, typer.Option(help="batch per GPU (samples)")] = 8,
     seq_len: Annotated[int | None, typer.Option(help="sequence length (tokens)")] = None,
+    mean_seq_len: Annotated[int | None, typer.Option(
+        help="variable-length data padded per batch (length bucketing): the mean padded "
+             "sequence length; time follows it, peak memory --seq-len")] = None,
     gpus: GpusOpt = 1,
     task: Annotated[str, typer.Option(help="train, finetune, lora or qlora")] = "train",
     optimizer: Annotated[str, typer.Option(
@@ -123,7 +126,7 @@ def train(
                       optimizer_in_backward=optimizer_in_backward, grad_accum=grad_accum,
                       framework=framework, lora_head=lora_head,
                       bnb_saves_input=bitsandbytes is not None
-                      and bnb_saves_input(bitsandbytes))
+                      and bnb_saves_input(bitsandbytes), mean_seq_len=mean_seq_len)
     e = estimate_train(m, g, cfg)
     if plot is not None:
         from rigwise.report.charts import plot_estimate

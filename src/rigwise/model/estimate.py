@@ -142,6 +142,9 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
     shape = model.shape
     peft = cfg.task in ("lora", "qlora")
     if isinstance(shape, CnnShape | TracedShape):
+        if cfg.mean_seq_len is not None:
+            raise InputError(f"a mean sequence length needs a transformer; {model.name} "
+                             "takes no sequences")
         if peft:
             raise InputError(f"{cfg.task} needs a transformer shape; {model.name} has none "
                              "(use a built-in model or a config.json)")
@@ -154,7 +157,11 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
         return _fed_by_loader(est, cfg)
     _no_loader(model, cfg)
     seq = _seq_len(model, shape, cfg.seq_len)
+    mean = _mean_seq_len(cfg, seq)
     if cfg.gpus > 1 and not peft:
+        if mean != seq:
+            raise UnsupportedError("a mean sequence length is modelled on one GPU (and LoRA "
+                                   "data parallelism); parallel plans use --seq-len")
         return _train_planned(model, gpu, cfg, dev)
     ckpt = cfg.checkpointing if cfg.checkpointing is not None else cfg.task == "qlora"
     if cfg.task == "qlora" and prec.matmul not in ("fp16", "bf16"):
@@ -184,8 +191,33 @@ def estimate_train(model: Model, gpu: Gpu, cfg: TrainConfig) -> TrainEstimate:
                                       else transformer_tensors(shape))
                        if _uses_states(cfg) else None)
     trainable = lora if peft else pc.total
-    return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
-                          parallelism, tokens=model.is_language_model)
+    if mean == seq:
+        return _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, seq, ckpt, shard,
+                              parallelism, tokens=model.is_language_model)
+    # time the mean padded batch; the memory above holds the longest
+    fwd = _forward(model, replace(cfg, seq_len=mean), dev, prec.act_bytes,
+                   prec.gemm_weight_bytes)
+    est = _compose_train(model, gpu, cfg, dev, fwd, mem, trainable, mean, ckpt, shard,
+                         parallelism, tokens=model.is_language_model)
+    note = (f"variable-length batches: time at the mean padded length {mean} tokens, "
+            f"peak memory at the longest {seq}")
+    return replace(est, seq_len=seq, assumptions=(*est.assumptions, note))
+
+
+def _mean_seq_len(cfg: TrainConfig, seq: int) -> int:
+    """The mean padded sequence length that step time follows: ``cfg.mean_seq_len``, else
+    the (longest) sequence length ``seq``.
+
+    Raises:
+        InputError: a mean that is not positive or exceeds ``seq``.
+    """
+    if cfg.mean_seq_len is None:
+        return seq
+    require_positive("mean sequence length", cfg.mean_seq_len)
+    if cfg.mean_seq_len > seq:
+        raise InputError(f"mean sequence length {cfg.mean_seq_len} exceeds the sequence "
+                         f"length {seq} (--seq-len is the longest batch)")
+    return cfg.mean_seq_len
 
 
 def _uses_states(cfg: TrainConfig) -> bool:
@@ -278,6 +310,8 @@ def train_forward_ops(model: Model, gpu: Gpu, cfg: TrainConfig) -> tuple[Device,
     """
     prec = train_precision(cfg.precision, gpu)
     dev = make_device(gpu, prec.matmul, efficiency_of(gpu))
+    if cfg.mean_seq_len is not None:  # timed at the mean padded length
+        cfg = replace(cfg, seq_len=cfg.mean_seq_len)
     return dev, _forward(model, cfg, dev, prec.act_bytes, prec.gemm_weight_bytes)
 
 

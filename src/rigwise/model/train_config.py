@@ -54,7 +54,10 @@ class TrainConfig:
     plugin, which also quantises the head; :mod:`rigwise.model.ops`, :mod:`rigwise.model.memory`).
     ``bnb_saves_input``: bitsandbytes before 0.43.2, whose 4-bit matmul keeps each frozen
     layer's input for backward (QLoRA). ``lora_head``: a LoRA adapter on the output head too
-    (LitGPT's ``lora_head``), ``r·(h + V)`` more trainable parameters."""
+    (LitGPT's ``lora_head``), ``r·(h + V)`` more trainable parameters.
+    ``mean_seq_len``: variable-length data padded only to each batch's longest sequence (length
+    bucketing, dynamic padding): the mean padded length of a sequence in tokens. Step time and
+    token rate follow it; peak memory follows ``seq_len``, the longest batch."""
 
     task: str = "train"
     precision: str = "bf16"
@@ -80,6 +83,7 @@ class TrainConfig:
     framework: str = "generic"
     bnb_saves_input: bool = False
     lora_head: bool = False
+    mean_seq_len: int | None = None
 
 
 FRAMEWORKS = ("generic", "litgpt")

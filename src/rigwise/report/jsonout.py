@@ -55,6 +55,7 @@ def train_json(e: TrainEstimate) -> dict[str, Any]:
     return {
         "model": e.model, "gpu": e.gpu, "gpus": e.gpus, "task": c.task,
         "precision": c.precision, "batch_size": c.batch_size, "seq_len": e.seq_len,
+        **({"mean_seq_len": c.mean_seq_len} if c.mean_seq_len is not None else {}),
         **({"grad_accum": c.grad_accum} if c.grad_accum > 1 else {}),
         "optimizer": c.optimizer, "checkpointing": e.checkpointing,
         "master_weights": c.master_weights, "optimizer_in_backward": c.optimizer_in_backward,

@@ -72,6 +72,7 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
         f"batch {c.batch_size}/GPU" + (f" x {c.grad_accum} accumulated" if c.grad_accum > 1
                                        else "")
         + (f", seq {e.seq_len}" if e.seq_len else "")
+        + (f" (mean {e.config.mean_seq_len})" if e.config.mean_seq_len else "")
         + (", activation checkpointing" if e.checkpointing else "")
         + ("" if c.master_weights else ", no master weights")
         + (", optimizer in backward" if c.optimizer_in_backward else "")

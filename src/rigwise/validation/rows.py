@@ -79,6 +79,7 @@ class Row(BaseModel):
     batch_size: int | None = Field(default=None, ge=1)
     global_batch: int | None = Field(default=None, ge=1)
     seq_len: int | None = Field(default=None, ge=1)
+    mean_seq_len: int | None = Field(default=None, ge=1)
     optimizer: Literal["adamw", "adamw8bit", "paged_adamw8bit", "sgd"] = "adamw"
     checkpointing: bool | None = None
     lora_rank: int = Field(default=16, ge=1)

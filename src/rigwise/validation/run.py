@@ -95,7 +95,7 @@ def _train_cfg(row: Row, gpus: int | None = None) -> TrainConfig:
                        optimizer_in_backward=row.optimizer_in_backward,
                        framework=row.framework, lora_head=row.lora_head,
                        bnb_saves_input=row.bitsandbytes is not None
-                       and bnb_saves_input(row.bitsandbytes))
+                       and bnb_saves_input(row.bitsandbytes), mean_seq_len=row.mean_seq_len)
 
 
 def _train_estimate(row: Row, gpus: int | None = None) -> TrainEstimate:
