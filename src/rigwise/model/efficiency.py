@@ -27,7 +27,9 @@ class Efficiency:
     tensors that stay in L2. ``winograd_reduction``: fewer multiplies of a 3x3 stride-1
     convolution computed with Winograd's minimal filtering on FP32 units.
     ``nchw_transpose_passes``: passes over a convolution's input and output per training step
-    that layout transposes add when NCHW activations meet tensor cores.
+    that layout transposes add when NCHW activations meet tensor cores. ``gemm_fp8``: large
+    FP8 GEMMs on tensor cores where measured (scaled FP8 GEMMs reach a smaller share of their
+    peak than bf16 ones); None takes ``gemm_tensor``.
     """
 
     gemm_tensor: float
@@ -43,6 +45,7 @@ class Efficiency:
     l2_speedup: float
     winograd_reduction: float
     nchw_transpose_passes: float
+    gemm_fp8: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

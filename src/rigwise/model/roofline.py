@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rigwise.catalog.models import Gpu
 from rigwise.model.efficiency import Efficiency
@@ -57,6 +57,8 @@ def make_device(gpu: Gpu, matmul_precision: str, eff: Efficiency, *,
         KeyError: the device has no peak for ``matmul_precision`` (callers check first).
     """
     tensor = matmul_precision != "fp32" and gpu.segment != "soc"
+    if matmul_precision == "fp8" and eff.gemm_fp8 is not None:
+        eff = replace(eff, gemm_tensor=eff.gemm_fp8)
     flash = matmul_precision in ("fp16", "bf16", "fp8") and any(
         a.lower() in gpu.architecture.lower() for a in _FLASH_ARCHS)
     eta_mem = eff.memory if memory_efficiency is None else memory_efficiency
