@@ -99,8 +99,8 @@ def train_view(e: TrainEstimate, gpu_name: str, model_name: str) -> Group:
         t.add_row("CPU data loading", (
             f"{c.cpu_cores} cores of {c.data_loader}: {format_rate(limit, 'images/s')}; "
             if limit is not None else "")
-            + f"the GPUs need {math.ceil(feed['pillow'])} cores of Pillow or "
-              f"{math.ceil(feed['pillow-simd'])} of Pillow-SIMD")
+            + (f"the GPUs need {_cores(feed['pillow'])} of Pillow or "
+               f"{math.ceil(feed['pillow-simd'])} of Pillow-SIMD"))
     if e.optimizer_host_s is not None:
         t.add_row("optimizer step (CPU)", f"{c.optimizer_impl}: "
                   f"{format_duration(e.optimizer_host_s)}, "
@@ -198,6 +198,12 @@ def advice_table(a: Advice, *, show_excluded: bool = False) -> Group:
             f"{len(a.excluded)} left out by the constraints (--show-excluded lists them)"
         parts.append(Text(shown, style="dim"))
     return Group(*parts)
+
+
+def _cores(n: float) -> str:
+    """``1 core``, ``6 cores``: a whole number of CPU cores, rounded up."""
+    k = math.ceil(n)
+    return f"{k} core" if k == 1 else f"{k} cores"
 
 
 def _per_dollar(v: float) -> str:
