@@ -5,8 +5,9 @@ Not part of the test suite (``testpaths = tests``); run with
     pytest benchmarks --benchmark-enable
 
 Each round estimates a varied set of configurations (4 GPUs x 20 training setups, or
-4 GPUs x 16 inference setups), so caches of repeated GEMM shapes help only as much as they
-help a real search. Target: at least 10,000 estimates per second.
+4 GPUs x 16 inference setups) and starts with the model's caches empty (built passes, GEMM
+efficiencies), so they help only as much as within one search over GPUs, not from one round
+to the next. Target: at least 10,000 estimates per second.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from rigwise import InferConfig, TrainConfig, catalog, estimate_infer, estimate_train, get_model
+from rigwise.model.ops import _transformer_forward
+from rigwise.model.roofline import _gemm_efficiency
 
 GPUS = ("H100 SXM5", "RTX 4090", "A100 SXM4 80GB", "L40S")
 TRAIN = [TrainConfig(batch_size=b, precision="bf16", seq_len=s)
@@ -23,6 +26,8 @@ INFER = [InferConfig(weights=w, batch_size=b, prompt_tokens=512, output_tokens=1
 
 
 def _round(fn: Any, configs: list[Any]) -> int:
+    _transformer_forward.cache_clear()
+    _gemm_efficiency.cache_clear()
     model = get_model("llama-3-8b")
     n = 0
     for name in GPUS:

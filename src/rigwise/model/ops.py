@@ -18,6 +18,7 @@ Counting rules (sources):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -349,8 +350,15 @@ def experts_touched(n_experts: int, k: int, tokens: int) -> float:
 def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
     """All forward ops of a transformer pass: embeddings, layers, final norm and head.
 
-    Raises nothing; sizes are assumed validated by the caller.
+    Pure in its arguments (both are frozen), so built once per distinct pass: a search over
+    GPUs repeats the same passes on every device. Raises nothing; sizes are assumed validated
+    by the caller.
     """
+    return list(_transformer_forward(s, p))
+
+
+@functools.lru_cache(maxsize=4096)
+def _transformer_forward(s: TransformerShape, p: PassSpec) -> tuple[Op, ...]:
     h, ab = s.hidden, p.act_bytes
     t = p.batch * p.seq
     act = t * h * ab
@@ -403,7 +411,7 @@ def transformer_forward(s: TransformerShape, p: PassSpec) -> list[Op]:
                               layer=False))
         else:
             out.append(head)
-    return out
+    return tuple(out)
 
 
 MEMORY_FORMATS = ("channels_last", "nchw")
