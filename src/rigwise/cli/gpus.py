@@ -72,10 +72,14 @@ def list_gpus(
                 "price"):
         t.add_column(col, justify="left" if col == "id" else "right")
     for g, shown in rows:
-        t.add_row(g.id, f"{g.release_date:%Y-%m}", f"{g.memory_bytes / GIB:.0f} GiB",
+        name = g.id if g.devices_per_board == 1 else f"{g.id} *"
+        t.add_row(name, f"{g.release_date:%Y-%m}", f"{g.memory_bytes / GIB:.0f} GiB",
                   f"{g.memory_bandwidth_bytes_per_s / 1e9:,.0f}",
                   _tflops(g, "bf16") if g.supports("bf16") else _tflops(g, "fp16"),
                   _tflops(g, "fp8"), f"{g.tdp_w:.0f}" if g.tdp_w else "-", shown)
+    if any(g.devices_per_board > 1 for g, _ in rows):
+        t.caption = ("* one of the devices on a multi-device board (one GPU to CUDA/ROCm "
+                     "and clouds): figures and price per device")
     console.print(t)
 
 
