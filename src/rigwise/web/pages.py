@@ -95,7 +95,9 @@ def _gpu_rows(form: forms.CatalogForm) -> list[dict[str, Any]]:
         if form.market != "new" and price is None:
             continue
         peak = g.peak_flop_per_s.get("bf16") or g.peak_flop_per_s.get("fp16")
-        rows.append({"id": g.id, "name": g.name, "vendor": g.vendor, "segment": g.segment,
+        name = g.name if g.devices_per_board == 1 else \
+            f"{g.name} (one of {g.devices_per_board} devices per board; figures per device)"
+        rows.append({"id": g.id, "name": name, "vendor": g.vendor, "segment": g.segment,
                      "released": g.release_date, "memory": f"{g.memory_bytes / GIB:.0f} GiB",
                      "bandwidth": f"{g.memory_bandwidth_bytes_per_s / GIGA:,.0f}",
                      "tflops": f"{peak / TERA:,.1f}" if peak else "-",
