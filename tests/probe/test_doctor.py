@@ -131,3 +131,25 @@ def test_system_cudnn_header(tmp_path: Path) -> None:
         "#define CUDNN_MAJOR 9\n#define CUDNN_MINOR 1\n#define CUDNN_PATCHLEVEL 0\n")
     stack = software_stack(cuda_roots=(), include_dirs=(tmp_path,))
     assert [c.version for c in stack.cudnn if c.name == "cuDNN"] == ["9.1.0"]
+
+
+@pytest.mark.parametrize(("name", "cc", "torch_version", "cuda", "level"), [
+    # PyTorch 2.8's CUDA 12.8 wheels are built for CC 7.5 and up (pytorch/pytorch #157517)
+    ("Tesla V100-SXM2-16GB", (7, 0), "2.9.0", "12.8", "fail"),
+    ("Tesla V100-SXM2-16GB", (7, 0), "2.9.0", "12.6", None),   # its CUDA 12.6 wheel still has 7.0
+    ("Tesla V100-SXM2-16GB", (7, 0), "2.5.1", "12.4", None),
+    ("NVIDIA GeForce GTX 1080 Ti", (6, 1), "2.10.0", "13.0", "fail"),  # CUDA 13: CC 7.5+
+    ("Tesla K80", (3, 7), "2.5.1", "12.4", "fail"),  # CUDA 12 removed Kepler
+    ("Tesla T4", (7, 5), "2.10.0", "13.0", None),
+])
+def test_framework_without_kernels_for_the_gpu_fails(
+        monkeypatch: pytest.MonkeyPatch, name: str, cc: tuple[int, int], torch_version: str,
+        cuda: str, level: str | None) -> None:
+    inv = _inv(monkeypatch, [FakeGpu(name=name, cc=cc)], torch_cuda=cuda)
+    stack = Stack((), (), (), (Framework("torch", torch_version, cuda, "test"),))
+    found = _by(diagnose(dataclasses.replace(inv, stack=stack))).get("kernels", [])
+    if level is None:
+        assert found == []
+    else:
+        assert found[0].level == level and "no kernel image" in found[0].message
+        assert "cu126" in (found[0].fix or "") or "CUDA 11" in (found[0].fix or "")

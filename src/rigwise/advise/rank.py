@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from rigwise.catalog.models import Gpu
+from rigwise.compat import current_stack_caveat
 from rigwise.errors import InputError, UnsupportedError
 from rigwise.model.estimate import TrainConfig, TrainEstimate, estimate_train
 from rigwise.model.infer import InferConfig, InferEstimate, estimate_infer
@@ -344,25 +345,13 @@ _STACK_CAVEAT = {"amd": "ROCm", "intel": "Gaudi software", "google": "XLA only",
 kernels) reach them late; the estimate assumes they work at NVIDIA-like efficiency."""
 
 
-_OLD_CUDA = ((5.0, "no CUDA 12 or current PyTorch for CC {cc}"),
-             (7.5, "CC {cc}: dropped by CUDA 13; use PyTorch's CUDA 12.6 wheels"))
-"""Software that no longer runs on old NVIDIA GPUs, by the compute capability it needs:
-CUDA 12.0 removed sm_35/sm_37, Kepler (LLVM commit 0f49116, D152027, 2023-06); CUDA 13.0 (Aug
-2025) dropped Maxwell, Pascal and Volta (NVIDIA cuDecomp PR #97: "CUDA 13.0 dropped support for
-Volta (SM70), but not Turing (SM75)"), and PyTorch 2.8's default PyPI wheels (CUDA 12.8) are
-built for CC 7.5 and up, its CUDA 12.6 wheels still for 5.0 to 9.0 (pytorch/pytorch #157517)."""
-
-
 def software_caveat(gpu: Gpu) -> str:
-    """What of the CUDA/PyTorch stack a GPU can no longer run ('' when current), or which
-    non-CUDA stack it needs (:data:`_STACK_CAVEAT`)."""
+    """What of the CUDA/PyTorch stack a GPU can no longer run ('' when current;
+    :mod:`rigwise.compat`), or which non-CUDA stack it needs (:data:`_STACK_CAVEAT`)."""
     if gpu.vendor in _STACK_CAVEAT:
         return f"{_STACK_CAVEAT[gpu.vendor]}: check library support"
     if gpu.vendor == "nvidia" and gpu.compute_capability:
-        cc = float(gpu.compute_capability)
-        for below, text in _OLD_CUDA:
-            if cc < below:
-                return text.format(cc=gpu.compute_capability)
+        return current_stack_caveat(gpu.compute_capability)
     return ""
 
 

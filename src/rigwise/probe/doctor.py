@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rigwise import units
+from rigwise.compat import CUDA12_MIN_CC, min_compute_capability
 from rigwise.probe.inventory import GpuInfo, Inventory
 from rigwise.probe.nvml import POWER_REASONS, THERMAL_REASONS
 from rigwise.probe.stack import driver_need, version_tuple
@@ -145,6 +146,34 @@ def check_driver(inv: Inventory) -> list[Finding]:
     return out
 
 
+def check_kernels(inv: Inventory) -> list[Finding]:
+    """Does each CUDA framework carry kernels for each GPU's compute capability?
+    (:func:`rigwise.compat.min_compute_capability`: CUDA 12 dropped Kepler, CUDA 13 and
+    PyTorch 2.8's CUDA 12.8 wheels Maxwell, Pascal and Volta.)"""
+    out: list[Finding] = []
+    for fw in inv.stack.frameworks:
+        if fw.cuda is None:
+            continue
+        need = min_compute_capability(fw.cuda, fw.version if fw.name == "torch" else None)
+        for g in inv.gpus:
+            if g.compute_capability is None or float(g.compute_capability) >= need:
+                continue
+            if float(g.compute_capability) < CUDA12_MIN_CC:
+                fix = (f"install a {fw.name} build for CUDA 11, the last CUDA with kernels "
+                       f"for CC {g.compute_capability}")
+            elif fw.name == "torch":
+                fix = ("install PyTorch's CUDA 12.6 wheel (pip install torch --index-url "
+                       "https://download.pytorch.org/whl/cu126)")
+            else:
+                fix = f"install a {fw.name} build for CUDA 12.6 or older"
+            out.append(Finding(
+                "fail", "kernels", f"{fw.name} {fw.version} (CUDA {fw.cuda}) has no kernels "
+                f"for GPU {g.index} ({g.name}, CC {g.compute_capability}; it needs CC "
+                f"{need:g}+): CUDA calls fail with 'no kernel image is available'", fix,
+                gpu=g.index))
+    return out
+
+
 def _below_max(g: GpuInfo) -> tuple[bool, str]:
     gen, width = g.pcie_gen, g.pcie_width
     if g.sysfs_link is not None:
@@ -222,7 +251,7 @@ def check_p2p(inv: Inventory) -> list[Finding]:
 def diagnose(inv: Inventory) -> list[Finding]:
     """All verdicts on ``inv``, in the order the checks run."""
     out = check_nvidia(inv) + check_catalog(inv.gpus) + check_ram(inv) + check_cores(inv)
-    out += check_driver(inv)
+    out += check_driver(inv) + check_kernels(inv)
     for g in inv.gpus:
         out += check_pcie(g) + check_power_thermal(g)
         if g.mig_enabled:
