@@ -344,3 +344,11 @@ motherboard = "Asus ROG STRIX X870E-E GAMING WIFI"
 
     assert slot_findings(4) == []
     assert slot_findings(8) and "on 4 boards" in slot_findings(8)[0]
+
+
+def test_plan_for_two_k80_gpus_is_one_two_slot_card() -> None:
+    # two GK210 GPUs share one dual-slot K80 card and its x16 link (AnandTech, 2014-11-17)
+    plan = plan_build(catalog().gpu("Tesla K80"), 2)
+    board = next(c for c in plan.choices if c.part == "motherboard")
+    assert "for 1 card" in board.reason and "2-slot" in board.reason
+    assert "16 lanes" in next(c for c in plan.choices if c.part == "cpu").reason

@@ -147,15 +147,16 @@ def plan_build(gpu: Gpu, gpus: int = 1, *, data: str = "on-the-fly",
                          "server (HGX/OAM baseboard), not a self-built machine")
     if dataset_bytes < 0:
         raise InputError("--dataset-gb must not be negative")
-    cpu, board, cpu_choice = _choose_platform(gpus, data, feed)
+    cards = -(-gpus // gpu.devices_per_board)  # a K80 card carries two GPUs
+    cpu, board, cpu_choice = _choose_platform(gpus, data, feed, cards=cards)
     plat = cpu_platform(cpu) if cpu else Platform(None, None)
     choices = [_gpu_choice(gpu, gpus, market), cpu_choice,
-               _board_choice(board, plat, gpu, gpus),
+               _board_choice(board, plat, gpu, cards),
                _ram_choice(gpu, cpu, plat, board), _storage_choice(dataset_bytes)]
     sizing = size_psu([gpu.tdp_w or 0.0] * gpus, cpu.tdp_w if cpu else 0.0,
                       spiking_w=_spiking_w(gpu, gpus))
     psu_choice, limit = _psu_choice(gpu, gpus, sizing, cpu.tdp_w if cpu else 0.0)
-    choices += [psu_choice, *_cooling_choices(gpu, gpus, plat, cpu, board)]
+    choices += [psu_choice, *_cooling_choices(gpu, cards, plat, cpu, board)]
     notes = [f"Power limit: at {p.power_fraction:.0%} of TDP a GPU keeps "
              f"{p.speed_fraction:.0%} of its speed ({parts().rules.sources[p.source].title})"
              for p in parts().rules.power_limit if p.power_fraction == 0.8]
@@ -175,16 +176,19 @@ def _gpu_choice(gpu: Gpu, n: int, market: str) -> Choice:
     return Choice("gpu", gpu.name, reason, bought[0] if bought else None, n)
 
 
-def _choose_platform(gpus: int, data: str,
-                     feed: Feed | None = None) -> tuple[Cpu | None, Motherboard | None, Choice]:
+def _choose_platform(gpus: int, data: str, feed: Feed | None = None, *,
+                     cards: int | None = None
+                     ) -> tuple[Cpu | None, Motherboard | None, Choice]:
     """The CPU and board with the lowest known price together that meet the guide's rules.
 
-    A CPU qualifies with enough cores and PCIe lanes (and, for 3+ GPUs, a non-desktop
-    socket); it is paired with the cheapest catalog board of its socket that takes the GPUs.
+    A CPU qualifies with enough cores (per GPU) and PCIe lanes (per card, ``cards``: a board
+    with two GPUs shares one link) and, for 3+ cards, a non-desktop socket; it is paired with
+    the cheapest catalog board of its socket that takes the cards.
     Pairs with a priced board come first, then pairs with an unpriced board, then CPUs with
     no board in the catalog; within each group the lowest CPU + board price wins.
     """
-    cores, lanes = cores_needed(gpus, data), lanes_needed(gpus)
+    cards = gpus if cards is None else cards
+    cores, lanes = cores_needed(gpus, data), lanes_needed(cards)
     rule = f"the guide asks {cores} cores ({data} data pipeline)"
     if feed is not None and feed.cores > cores:
         cores = feed.cores
@@ -195,11 +199,11 @@ def _choose_platform(gpus: int, data: str,
     ok = [(c, p) for c in catalog().cpus.values()
           if (p := c.purchase_price_usd()) is not None and c.cores >= cores
           and c.pcie_lanes >= lanes and c.vendor != "nvidia"
-          and (gpus <= 2 or cpu_platform(c).socket not in DESKTOP_SOCKETS)]
+          and (cards <= 2 or cpu_platform(c).socket not in DESKTOP_SOCKETS)]
     if not ok:
         return None, None, Choice("cpu", None, f"no catalog CPU with a price has >= {cores} "
                                   f"cores and >= {lanes} PCIe lanes", None)
-    paired = [(c, p, _choose_board(cpu_platform(c), gpus)) for c, p in ok]
+    paired = [(c, p, _choose_board(cpu_platform(c), cards)) for c, p in ok]
 
     def cost(item: tuple[Cpu, tuple[float, str], Motherboard | None]) -> tuple[object, ...]:
         cpu, (usd, _), board = item
@@ -221,20 +225,22 @@ def _choose_board(plat: Platform, gpus: int) -> Motherboard | None:
 
 
 def _board_choice(board: Motherboard | None, plat: Platform, gpu: Gpu, gpus: int) -> Choice:
+    """The board's line of the plan; ``gpus`` counts cards (slots)."""
     split = "/".join(["x8"] * gpus) if gpus > 1 else "x16"
+    width = (gpu.slots or 2) * gpu.devices_per_board  # a K80's devices share a 2-slot card
     if board is None:
         return Choice("motherboard", None, f"no board in the parts catalog for socket "
                       f"{plat.socket} with {gpus} slot(s) at x8 or more; buy one whose manual "
-                      f"lists a {split} split and {gpu.slots or 2}-slot spacing (the guide: "
+                      f"lists a {split} split and {width}-slot spacing (the guide: "
                       "check the PCIe section of the spec sheet)", None)
     slots = ", ".join(f"x{s.lanes}{f' (x{s.lanes_alone} alone)' if s.lanes_alone else ''} "
                       f"Gen{s.gen} ({s.via})" for s in board.gpu_slots.value)
     form = f" {board.form_factor.value}" if board.form_factor else ""
-    fit = ("an x16 slot for 1 GPU" if gpus == 1
-           else f"{gpu_slots_at_x8(board)} at x8 or more for {gpus} GPUs")
+    fit = ("an x16 slot for 1 card" if gpus == 1
+           else f"{gpu_slots_at_x8(board)} at x8 or more for {gpus} cards")
     why = (f"socket {plat.socket}{form}; GPU slots {slots}: {fit}; cheapest such board in the "
            f"catalog. Slot spacing is not in the catalog: check the manual fits {gpus} x "
-           f"{gpu.slots or 2}-slot cards")
+           f"{width}-slot cards")
     if board.price is None:
         why += "; no dated price found for this board"
     return Choice("motherboard", board.name, why, board.price.usd if board.price else None)
