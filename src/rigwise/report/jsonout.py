@@ -179,6 +179,8 @@ def option_json(o: Option) -> dict[str, Any]:
     """One ranked option of ``rigwise advise --json``."""
     return {
         "gpu": o.gpu.id, "name": o.gpu.name, "gpus": o.gpus, "fits": o.fits,
+        **({"devices_per_board": (per := o.gpu.devices_per_board), "boards": o.gpus / per}
+           if o.gpu.devices_per_board > 1 else {}),
         "setting": o.setting,
         "memory": {"per_gpu_bytes": _round(o.need_bytes),
                    "capacity_bytes": _round(o.gpu.memory_bytes)},
